@@ -1,0 +1,284 @@
+-- Business-unit level: additive figures summed from this run's territory rows; concentration
+-- and health from the client rows; P&L, KPI targets and strategy status from their sources.
+-- Writes only the financials sync's columns of business_unit_planning (docs/metrics.md).
+insert into finsync_stage.business_unit_financials (
+    run_id, business_unit, fiscal_year, region, financials_as_of_date, count_territories,
+    count_clients, count_active_clients, count_segment_giant, count_segment_large,
+    count_segment_medium, count_segment_small, count_segment_other, current_arr,
+    target_arr, mrr, gap_to_target, prior_year_arr, q1_arr, q2_arr, q3_arr, q4_arr,
+    q1_target_arr, q2_target_arr, q3_target_arr, q4_target_arr, revenue_software,
+    revenue_ps, revenue_maintenance, revenue_hardware, total_revenue, revenue_to_date,
+    lifetime_value, forecast_runrate, forecast_business_case, forecast_pipeline,
+    expansion_pipeline, weighted_pipeline, gap_closure_business_case, gap_closure_pipeline,
+    starting_arr_3yr, expansion_arr_3yr, contraction_arr_3yr, churned_arr_3yr, ar_balance,
+    ar_current, ar_overdue, ar_over_90, renewal_q1_value, renewal_q2_value,
+    renewal_q3_value, renewal_q4_value, count_at_risk_clients, arr_at_risk, count_risk_low,
+    count_risk_medium, count_risk_high, count_risk_critical, count_plans_approved,
+    count_plans_in_review, count_plans_draft, count_plans_missing,
+    arr_growth_pct, gap_coverage_pct, nrr_3yr, grr_3yr, dso_days, collection_risk,
+    top_clients_arr_share_pct, arr_hhi, concentration_risk, avg_health_score, plan_coverage_pct,
+    count_strategies_approved, bu_contribution_pct, pnl_revenue, pnl_ebita, ebita_margin_pct,
+    rule_of_40, kpi_target_arr, kpi_target_nrr, kpi_target_grr, kpi_target_ebita_margin,
+    kpi_target_rule_of_40, planning_status
+)
+with
+territory_rows as (
+    select *
+    from finsync_stage.territory_strategy_financials
+    where run_id = %(run_id)s
+),
+
+client_rows as (
+    select business_unit, client_id, current_arr, health_score
+    from finsync_stage.account_plan_financials
+    where run_id = %(run_id)s
+),
+
+pnl as (
+    select business_unit, sum(revenue) as revenue, sum(ebita) as ebita
+    from burc_bu_pnl
+    where fiscal_year = %(fiscal_year)s
+    group by business_unit
+),
+
+kpi as (
+    select
+        business_unit,
+        max(target_value) filter (where metric = 'arr') as target_arr,
+        max(target_value) filter (where metric = 'nrr') as target_nrr,
+        max(target_value) filter (where metric = 'grr') as target_grr,
+        max(target_value) filter (where metric = 'ebita_margin') as target_ebita_margin,
+        max(target_value) filter (where metric = 'rule_of_40') as target_rule_of_40
+    from planning_kpi_targets
+    where fiscal_year = %(fiscal_year)s and business_unit is not null
+    group by business_unit
+),
+
+sums as (
+    select
+        business_unit,
+        min(region) as region,
+        count(*) as count_territories,
+        sum(count_clients) as count_clients,
+        sum(count_active_clients) as count_active_clients,
+        sum(count_segment_giant) as count_segment_giant,
+        sum(count_segment_large) as count_segment_large,
+        sum(count_segment_medium) as count_segment_medium,
+        sum(count_segment_small) as count_segment_small,
+        sum(count_segment_other) as count_segment_other,
+        sum(current_arr) as current_arr,
+        sum(target_arr) as target_arr,
+        sum(mrr) as mrr,
+        sum(gap_to_target) as gap_to_target,
+        sum(prior_year_arr) as prior_year_arr,
+        sum(q1_arr) as q1_arr,
+        sum(q2_arr) as q2_arr,
+        sum(q3_arr) as q3_arr,
+        sum(q4_arr) as q4_arr,
+        sum(q1_target_arr) as q1_target_arr,
+        sum(q2_target_arr) as q2_target_arr,
+        sum(q3_target_arr) as q3_target_arr,
+        sum(q4_target_arr) as q4_target_arr,
+        sum(revenue_software) as revenue_software,
+        sum(revenue_ps) as revenue_ps,
+        sum(revenue_maintenance) as revenue_maintenance,
+        sum(revenue_hardware) as revenue_hardware,
+        sum(total_revenue) as total_revenue,
+        sum(revenue_to_date) as revenue_to_date,
+        sum(lifetime_value) as lifetime_value,
+        sum(forecast_runrate) as forecast_runrate,
+        sum(forecast_business_case) as forecast_business_case,
+        sum(forecast_pipeline) as forecast_pipeline,
+        sum(expansion_pipeline) as expansion_pipeline,
+        sum(weighted_pipeline) as weighted_pipeline,
+        sum(gap_closure_business_case) as gap_closure_business_case,
+        sum(gap_closure_pipeline) as gap_closure_pipeline,
+        sum(starting_arr_3yr) as starting_arr_3yr,
+        sum(expansion_arr_3yr) as expansion_arr_3yr,
+        sum(contraction_arr_3yr) as contraction_arr_3yr,
+        sum(churned_arr_3yr) as churned_arr_3yr,
+        sum(ar_balance) as ar_balance,
+        sum(ar_current) as ar_current,
+        sum(ar_overdue) as ar_overdue,
+        sum(ar_over_90) as ar_over_90,
+        sum(renewal_q1_value) as renewal_q1_value,
+        sum(renewal_q2_value) as renewal_q2_value,
+        sum(renewal_q3_value) as renewal_q3_value,
+        sum(renewal_q4_value) as renewal_q4_value,
+        sum(count_at_risk_clients) as count_at_risk_clients,
+        sum(arr_at_risk) as arr_at_risk,
+        sum(count_risk_low) as count_risk_low,
+        sum(count_risk_medium) as count_risk_medium,
+        sum(count_risk_high) as count_risk_high,
+        sum(count_risk_critical) as count_risk_critical,
+        sum(count_plans_approved) as count_plans_approved,
+        sum(count_plans_in_review) as count_plans_in_review,
+        sum(count_plans_draft) as count_plans_draft,
+        sum(count_plans_missing) as count_plans_missing,
+        count(*) filter (where strategy_status = 'approved') as count_strategies_approved,
+        bool_or(strategy_status <> 'missing' or count_plans_missing < count_clients) as has_started
+    from territory_rows
+    group by business_unit
+),
+
+ranked as (
+    select
+        business_unit,
+        current_arr,
+        row_number() over (partition by business_unit order by current_arr desc, client_id) as arr_rank,
+        sum(current_arr) over (partition by business_unit) as unit_arr
+    from client_rows
+    where current_arr > 0
+),
+
+concentration as (
+    -- The top 10 clients' share of the unit's ARR and the HHI of client ARR shares.
+    select
+        business_unit,
+        100 * sum(current_arr) filter (where arr_rank <= 10) / max(unit_arr) as top_share_pct,
+        sum(power(100 * current_arr / unit_arr, 2)) as hhi
+    from ranked
+    group by business_unit
+),
+
+health as (
+    select business_unit, avg(health_score) as avg_health_score
+    from client_rows
+    group by business_unit
+),
+
+region_total as (
+    select sum(current_arr) as current_arr
+    from territory_rows
+),
+
+derived as (
+    select
+        s.*,
+        100 * (s.current_arr - s.prior_year_arr) / nullif(s.prior_year_arr, 0) as arr_growth_pct,
+        100 * p.ebita / nullif(p.revenue, 0) as ebita_margin_pct,
+        p.revenue as pnl_revenue,
+        p.ebita as pnl_ebita
+    from sums as s
+    left join pnl as p on p.business_unit = s.business_unit
+)
+
+select
+    %(run_id)s,
+    d.business_unit,
+    %(fiscal_year)s,
+    d.region,
+    %(as_of_date)s,
+    d.count_territories,
+    d.count_clients,
+    d.count_active_clients,
+    d.count_segment_giant,
+    d.count_segment_large,
+    d.count_segment_medium,
+    d.count_segment_small,
+    d.count_segment_other,
+    d.current_arr,
+    d.target_arr,
+    d.mrr,
+    d.gap_to_target,
+    d.prior_year_arr,
+    d.q1_arr,
+    d.q2_arr,
+    d.q3_arr,
+    d.q4_arr,
+    d.q1_target_arr,
+    d.q2_target_arr,
+    d.q3_target_arr,
+    d.q4_target_arr,
+    d.revenue_software,
+    d.revenue_ps,
+    d.revenue_maintenance,
+    d.revenue_hardware,
+    d.total_revenue,
+    d.revenue_to_date,
+    d.lifetime_value,
+    d.forecast_runrate,
+    d.forecast_business_case,
+    d.forecast_pipeline,
+    d.expansion_pipeline,
+    d.weighted_pipeline,
+    d.gap_closure_business_case,
+    d.gap_closure_pipeline,
+    d.starting_arr_3yr,
+    d.expansion_arr_3yr,
+    d.contraction_arr_3yr,
+    d.churned_arr_3yr,
+    d.ar_balance,
+    d.ar_current,
+    d.ar_overdue,
+    d.ar_over_90,
+    d.renewal_q1_value,
+    d.renewal_q2_value,
+    d.renewal_q3_value,
+    d.renewal_q4_value,
+    d.count_at_risk_clients,
+    d.arr_at_risk,
+    d.count_risk_low,
+    d.count_risk_medium,
+    d.count_risk_high,
+    d.count_risk_critical,
+    d.count_plans_approved,
+    d.count_plans_in_review,
+    d.count_plans_draft,
+    d.count_plans_missing,
+    d.arr_growth_pct,
+    case
+        when d.gap_to_target > 0
+            then 100 * (d.gap_closure_business_case + d.gap_closure_pipeline) / d.gap_to_target
+    end,
+    100 * (d.starting_arr_3yr + d.expansion_arr_3yr - d.contraction_arr_3yr - d.churned_arr_3yr)
+    / nullif(d.starting_arr_3yr, 0),
+    100 * (d.starting_arr_3yr - d.contraction_arr_3yr - d.churned_arr_3yr)
+    / nullif(d.starting_arr_3yr, 0),
+    case
+        when d.revenue_to_date > 0 and %(days_elapsed)s > 0
+            then d.ar_balance * %(days_elapsed)s / d.revenue_to_date
+    end,
+    case
+        when d.ar_balance <= 0 then 'none'
+        when d.ar_over_90 >= 0.25 * d.ar_balance or d.ar_overdue >= 0.5 * d.ar_balance then 'high'
+        when d.ar_overdue >= 0.2 * d.ar_balance or d.ar_over_90 > 0 then 'medium'
+        else 'low'
+    end,
+    c.top_share_pct,
+    c.hhi,
+    case
+        when c.hhi is null then null
+        when c.hhi >= 2500 then 'high'
+        when c.hhi >= 1500 then 'moderate'
+        else 'low'
+    end,
+    h.avg_health_score,
+    100.0 * d.count_plans_approved / nullif(d.count_clients, 0),
+    d.count_strategies_approved,
+    -- Contribution: the unit's share of the region's current ARR.
+    100 * d.current_arr / nullif((select current_arr from region_total), 0),
+    d.pnl_revenue,
+    d.pnl_ebita,
+    d.ebita_margin_pct,
+    -- Rule of 40: ARR growth per cent plus EBITA margin per cent.
+    d.arr_growth_pct + d.ebita_margin_pct,
+    k.target_arr,
+    k.target_nrr,
+    k.target_grr,
+    k.target_ebita_margin,
+    k.target_rule_of_40,
+    -- Planning status: approved when every territory strategy is approved and at least 80 per cent
+    -- of clients have an approved account plan; in progress once anything has started.
+    case
+        when
+            d.count_strategies_approved = d.count_territories
+            and d.count_plans_approved >= 0.8 * d.count_clients
+            then 'approved'
+        when d.has_started then 'in_progress'
+        else 'not_started'
+    end
+from derived as d
+left join concentration as c on c.business_unit = d.business_unit
+left join health as h on h.business_unit = d.business_unit
+left join kpi as k on k.business_unit = d.business_unit

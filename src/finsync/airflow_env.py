@@ -1,0 +1,38 @@
+"""Environment for stock Airflow on the embedded default: one place, used by the CLI,
+the tests and the benchmarks. An AIRFLOW_* variable already set by the user wins."""
+
+from __future__ import annotations
+
+import os
+
+from finsync import PROJECT_ROOT, embedded
+
+
+def airflow_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    home = embedded.home()
+    defaults = {
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = embedded.uri(
+            embedded.AIRFLOW_DB, driver="postgresql+psycopg2"
+        )
+    return env
+
+
+def apply(env: dict[str, str] | None = None) -> None:
+    """Put the Airflow environment into this process (before importing airflow)."""
+    os.environ.update(airflow_env() if env is None else env)

@@ -1,0 +1,244 @@
+"""The `finsync` command: migrations, demo data, planning runs and Airflow on the embedded default."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+
+log = logging.getLogger("finsync")
+
+
+def _years(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    try:
+        a, b = int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YEAR or FIRST-LAST, got {text!r}") from None
+    if a > b:
+        raise argparse.ArgumentTypeError(f"{text!r}: the first year is after the last")
+    return a, b
+
+
+def cmd_db_migrate(args) -> int:
+    from finsync import migrate, warehouse
+
+    conninfo = warehouse.resolve_conninfo()
+    with warehouse.connect(conninfo) as conn:
+        result = migrate.migrate(conn)
+    print(f"warehouse {warehouse.describe(conninfo)}: applied {len(result.applied)} migration(s)"
+          f"{' ' + ', '.join(result.applied) if result.applied else ''}; "
+          f"{len(result.already_applied)} already applied")
+    return 0
+
+
+def cmd_db_stop(args) -> int:
+    from finsync import embedded
+
+    print("embedded PostgreSQL stopped" if embedded.stop() else "embedded PostgreSQL was not running")
+    return 0
+
+
+def cmd_db_url(args) -> int:
+    from finsync import embedded
+
+    print(embedded.uri(args.database))
+    return 0
+
+
+def cmd_demo_seed(args) -> int:
+    from finsync import demo, fiscal, migrate, warehouse
+
+    first, last = args.fiscal_years
+    with warehouse.connect() as conn:
+        migrate.migrate(conn)
+        conn.autocommit = False
+        started = time.perf_counter()
+        counts = demo.seed(conn, clients=args.clients, first_year=first, last_year=last,
+                           seed=args.seed, start_month=args.start_month or fiscal.start_month())
+    print(f"seeded {args.clients} clients, fiscal years {first}-{last}, seed {args.seed} "
+          f"in {time.perf_counter() - started:.1f} s")
+    for table, rows in counts.items():
+        print(f"  {table:<32}{rows:>12,}")
+    return 0
+
+
+def cmd_planning_run(args) -> int:
+    from finsync import warehouse
+    from finsync.planning import sync as steps
+    from finsync.planning.common import resolve_run
+
+    sync = steps.financials() if args.sync == "financials" else steps.compliance()
+    params = {"fiscal_year": args.fiscal_year, "as_of_date": args.as_of_date, "dry_run": args.dry_run}
+    run = resolve_run(f"cli__{time.strftime('%Y%m%dT%H%M%S')}", params, date.today())
+    with warehouse.connect() as conn:
+        summary = steps.run_all(sync, conn, run)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _airflow(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    from finsync.airflow_env import airflow_env
+
+    exe = shutil.which("airflow", path=os.path.dirname(sys.executable)) or "airflow"
+    return subprocess.run([exe, *argv], env=airflow_env(), check=check, **kwargs)
+
+
+def airflow_db_ready() -> None:
+    """Create or upgrade Airflow's metadata database on the embedded server (idempotent)."""
+    _airflow("db", "migrate", stdout=subprocess.DEVNULL)
+
+
+def cmd_demo_run(args) -> int:
+    """The README's first command: embedded warehouse, demo data, both DAGs run by Airflow."""
+    from finsync import embedded
+
+    print(f"embedded PostgreSQL under {embedded.home()} (socket {embedded.socket_dir()})")
+    cmd_db_migrate(args)
+    cmd_demo_seed(args)
+    print("preparing Airflow's metadata database ...")
+    airflow_db_ready()
+    for dag_id in args.dags:
+        conf = json.dumps({"fiscal_year": args.fiscal_year or args.fiscal_years[1]})
+        print(f"\n$ airflow dags test {dag_id} -c '{conf}'")
+        result = _airflow("dags", "test", dag_id, "-c", conf, check=False,
+                          capture_output=True, text=True)
+        _print_summary(result.stdout + result.stderr)
+        if result.returncode != 0:
+            print(result.stdout[-4000:] + result.stderr[-4000:], file=sys.stderr)
+            print(f"{dag_id} failed (exit {result.returncode})", file=sys.stderr)
+            return result.returncode
+    print("\nDone. Start the Airflow UI with `make ui` to trigger runs with the params form.")
+    return 0
+
+
+def _print_summary(log_text: str) -> None:
+    """Print the summary block the report task logged (the lines after '... summary')."""
+    lines = log_text.splitlines()
+    for i, line in enumerate(lines):
+        if line.rstrip().endswith("summary") or "summary (dry run" in line:
+            block = []
+            for follow in lines[i:]:
+                text = follow.split("] ", 1)[-1] if follow.startswith("[") else follow
+                if not text.strip() and len(block) > 3 and not block[-1].strip():
+                    break
+                block.append(text)
+            print("\n".join(b for b in block if "source=" not in b)[:6000])
+            return
+    print("(no summary found in the task log)")
+
+
+def cmd_env(args) -> int:
+    from finsync.airflow_env import airflow_env
+
+    for key, value in sorted(airflow_env({}).items()):
+        print(f"export {key}='{value}'")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    """Airflow's UI and scheduler on the embedded default (Ctrl-C stops them)."""
+    airflow_db_ready()
+    print(f"Airflow UI on http://localhost:{args.port} (all users are admins on this local setup)")
+    env_port = ["--port", str(args.port)]
+    procs = [
+        _popen("api-server", *env_port),
+        _popen("scheduler"),
+        _popen("dag-processor"),
+        _popen("triggerer"),
+    ]
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    return 0
+
+
+def _popen(*argv: str) -> subprocess.Popen:
+    from finsync.airflow_env import airflow_env
+
+    exe = shutil.which("airflow", path=os.path.dirname(sys.executable)) or "airflow"
+    return subprocess.Popen([exe, *argv], env=airflow_env())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finsync", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the warehouse schema and the embedded PostgreSQL")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="create or upgrade every finsync table (idempotent)").set_defaults(func=cmd_db_migrate)
+    db_sub.add_parser("stop", help="stop the embedded PostgreSQL").set_defaults(func=cmd_db_stop)
+    url = db_sub.add_parser("url", help="print the embedded server's URL for a database")
+    url.add_argument("database", nargs="?", default="finsync")
+    url.set_defaults(func=cmd_db_url)
+
+    def seed_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--clients", type=int, default=150, help="number of clients (150-100,000)")
+        p.add_argument("--fiscal-years", type=_years, default=(2024, 2026), metavar="FIRST-LAST",
+                       help="fiscal years to generate (default 2024-2026)")
+        p.add_argument("--seed", type=int, default=42, help="random seed (same seed, same data)")
+        p.add_argument("--start-month", type=int, default=None,
+                       help="fiscal year start month (default: the Airflow Variable, else 1)")
+
+    demo = sub.add_parser("demo", help="demo data and the end-to-end demo")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True)
+    seed = demo_sub.add_parser("seed", help="load deterministic demo data into the source tables")
+    seed_options(seed)
+    seed.set_defaults(func=cmd_demo_seed)
+    run = demo_sub.add_parser("run", help="migrate, seed, and run the DAGs with stock Airflow")
+    seed_options(run)
+    run.add_argument("--fiscal-year", type=int, default=None, help="year to sync (default: last seeded)")
+    run.add_argument("--dags", nargs="+", default=["planning_financials_sync"])
+    run.set_defaults(func=cmd_demo_run)
+
+    planning = sub.add_parser("planning", help="run a planning sync in this process (no Airflow)")
+    planning_sub = planning.add_subparsers(dest="planning_command", required=True)
+    prun = planning_sub.add_parser("run", help="check, stage, gate and publish one fiscal year")
+    prun.add_argument("sync", choices=["financials", "compliance"])
+    prun.add_argument("--fiscal-year", type=int, default=None)
+    prun.add_argument("--as-of-date", default=None, help="YYYY-MM-DD")
+    prun.add_argument("--dry-run", action="store_true")
+    prun.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    prun.set_defaults(func=cmd_planning_run)
+
+    sub.add_parser("env", help="print the Airflow environment for the embedded default").set_defaults(func=cmd_env)
+    ui = sub.add_parser("ui", help="start Airflow's UI, scheduler, DAG processor and triggerer")
+    ui.add_argument("--port", type=int, default=8080)
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from finsync import embedded
+
+    # Airflow's own files (config, logs) live beside the embedded server, not in ~/airflow.
+    os.environ.setdefault("AIRFLOW_HOME", str(embedded.home() / "airflow"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except Exception as exc:  # noqa: BLE001 - a CLI answers with the message, not a traceback
+        if args.verbose:
+            raise
+        print(f"finsync: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The embedded default: a PostgreSQL server run by the `pgserver` package under FINSYNC_HOME.
+
+Nothing to install: the server binaries ship in the wheel. It listens on a Unix socket only
+(no TCP port to collide with) and keeps running after the command that started it, so the
+CLI, Airflow's scheduler and its task processes all share it; `finsync db stop` stops it.
+It holds two databases: `finsync` (the warehouse) and `airflow` (Airflow's metadata).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+
+WAREHOUSE_DB = "finsync"
+AIRFLOW_DB = "airflow"
+
+# Reloadable settings that suit set-based finance SQL on a small machine.
+_SETTINGS = {
+    "work_mem": "128MB",
+    "maintenance_work_mem": "512MB",
+    "max_wal_size": "4GB",
+    "random_page_cost": "1.1",
+}
+
+
+def home() -> Path:
+    """FINSYNC_HOME (default ~/.finsync): the embedded server's data and Airflow's home."""
+    return Path(os.environ.get("FINSYNC_HOME", Path.home() / ".finsync")).resolve()
+
+
+def pgdata() -> Path:
+    return home() / "pgdata"
+
+
+@cache
+def _server():
+    import logging
+
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    path = pgdata()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runtime = home() / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))  # else platformdirs warns
+    import pgserver
+
+    # cleanup_mode=None: the server outlives this process and is shared with Airflow's.
+    server = pgserver.get_server(path, cleanup_mode=None)
+    _prepare(server)
+    return server
+
+
+def _prepare(server) -> None:
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        existing = {r[0] for r in conn.execute("select datname from pg_database")}
+        for db in (WAREHOUSE_DB, AIRFLOW_DB):
+            if db not in existing:
+                conn.execute(f'create database "{db}"')
+        changed = False
+        for name, value in _SETTINGS.items():
+            row = conn.execute(
+                "select setting from pg_file_settings where name = %s and applied", (name,)
+            ).fetchone()
+            if row is None or row[0] != value:
+                conn.execute(f"alter system set {name} = '{value}'")
+                changed = True
+        if changed:
+            conn.execute("select pg_reload_conf()")
+
+
+def socket_dir() -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return str(conninfo_to_dict(_server().get_uri())["host"])
+
+
+def conninfo(database: str = WAREHOUSE_DB) -> str:
+    """psycopg conninfo of a database on the embedded server (started if needed)."""
+    return f"host={socket_dir()} user=postgres dbname={database}"
+
+
+def uri(database: str, driver: str = "postgresql") -> str:
+    """A URL for SQLAlchemy or an Airflow connection (socket directory in the host part)."""
+    if driver == "postgresql":
+        return f"postgresql://postgres@{quote(socket_dir(), safe='')}/{database}"
+    return f"{driver}://postgres@/{database}?host={quote(socket_dir(), safe='')}"
+
+
+def stop() -> bool:
+    """Stop the embedded server if it runs; True when one was stopped."""
+    from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata())
+    if info is None or not info.is_running():
+        return False
+    from pgserver._commands import pg_ctl
+
+    import pgserver
+
+    server = pgserver.get_server(pgdata(), cleanup_mode=None)
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata(), user=server.system_user)
+    _server.cache_clear()
+    return True

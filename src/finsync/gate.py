@@ -1,0 +1,139 @@
+"""Great Expectations gates: suites defined in code, next to what they guard.
+
+`validate(name, frame, expectations)` runs one suite on a pandas frame and raises GateError
+with a readable message (the expectation, the column, how many rows, a sample of keys and
+values) when any expectation fails. Nothing is published after a failed gate.
+`great_expectations` is imported here, inside the task, never at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+SAMPLE = 10
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation: `kind` is the GX class name's snake-case form, e.g. 'be_unique'."""
+
+    kind: str
+    column: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GateFailure:
+    suite: str
+    expectation: str
+    column: str | None
+    unexpected_count: int | None
+    sample: list[Any]
+    observed: Any = None
+
+    def describe(self) -> str:
+        where = f" on {self.column}" if self.column else ""
+        if self.unexpected_count is None:
+            return f"[{self.suite}] {self.expectation}{where}: observed {self.observed!r}"
+        sample = "; ".join(str(s) for s in self.sample[:SAMPLE])
+        return (
+            f"[{self.suite}] {self.expectation}{where}: {self.unexpected_count} row(s) fail, "
+            f"e.g. {sample}"
+        )
+
+
+class GateError(RuntimeError):
+    def __init__(self, failures: list[GateFailure]):
+        self.failures = failures
+        lines = "\n".join(f"  - {f.describe()}" for f in failures)
+        super().__init__(
+            f"Great Expectations gate failed ({len(failures)} expectation(s)); nothing was "
+            f"published:\n{lines}"
+        )
+
+
+_KINDS = {
+    "not_null": "ExpectColumnValuesToNotBeNull",
+    "unique": "ExpectColumnValuesToBeUnique",
+    "compound_unique": "ExpectCompoundColumnsToBeUnique",
+    "between": "ExpectColumnValuesToBeBetween",
+    "in_set": "ExpectColumnValuesToBeInSet",
+    "row_count": "ExpectTableRowCountToEqual",
+}
+
+
+def _context():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    try:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except (ImportError, AttributeError):  # pragma: no cover - older/newer GX layouts
+        pass
+    return gx, context
+
+
+def run(suite_name: str, frame, checks: list[Check], key_columns: list[str]) -> list[GateFailure]:
+    """Validate `frame` against `checks`; the failures (empty when the gate passes)."""
+    gx, context = _context()
+    asset = context.data_sources.add_pandas(f"finsync_{suite_name}").add_dataframe_asset(suite_name)
+    batch_definition = asset.add_batch_definition_whole_dataframe("run")
+    suite = gx.ExpectationSuite(name=suite_name)
+    for check in checks:
+        cls = getattr(gx.expectations, _KINDS[check.kind])
+        args = dict(check.kwargs)
+        if check.column is not None:
+            args["column"] = check.column
+        suite.add_expectation(cls(**args))
+    suite = context.suites.add(suite)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(
+        suite,
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": key_columns,
+            "partial_unexpected_count": SAMPLE,
+        },
+    )
+    failures = []
+    for res in result.results:
+        if res.success:
+            continue
+        config = res.expectation_config
+        details = res.result or {}
+        sample = details.get("unexpected_index_list") or details.get("partial_unexpected_list") or []
+        failures.append(
+            GateFailure(
+                suite=suite_name,
+                expectation=config.type,
+                column=config.kwargs.get("column") or config.kwargs.get("column_list"),
+                unexpected_count=details.get("unexpected_count"),
+                sample=[_plain(s) for s in sample[:SAMPLE]],
+                observed=_plain(details.get("observed_value")),
+            )
+        )
+    log.info(
+        "gate %s: %d expectation(s) on %d row(s), %d failed",
+        suite_name,
+        len(checks),
+        len(frame),
+        len(failures),
+    )
+    return failures
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and dicts of them as plain Python, for messages and XCom."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "item"):
+        return value.item()
+    return value

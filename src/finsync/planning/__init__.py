@@ -1,0 +1,1 @@
+"""The planning syncs: BURC financials and segmentation compliance, client to APAC."""

@@ -1,0 +1,181 @@
+"""What both planning syncs share: the run's period, source checks, staging, publishing.
+
+Each step is a plain function of a psycopg connection and a PlanningRun, so the DAGs, the
+CLI, the tests and the benchmarks run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+import psycopg
+from psycopg import sql as psql
+
+from finsync import fiscal, sql
+from finsync.publish import Counts, Target, apply_changes, count_changes
+
+log = logging.getLogger(__name__)
+
+
+class SourceDataError(ValueError):
+    """Source rows break the finance data contract; nothing was written."""
+
+
+@dataclass(frozen=True)
+class PlanningRun:
+    run_id: str
+    fiscal_year: int
+    as_of_date: date
+    start_month: int
+    dry_run: bool
+    started_at: float
+
+    @property
+    def period(self) -> fiscal.RunPeriod:
+        first, last = fiscal.year_bounds(self.fiscal_year, self.start_month)
+        return fiscal.RunPeriod(self.fiscal_year, self.as_of_date, self.start_month, first, last)
+
+    def sql_params(self) -> dict[str, object]:
+        return {"run_id": self.run_id, **self.period.sql_params()}
+
+    def to_xcom(self) -> dict[str, object]:
+        data = asdict(self)
+        data["as_of_date"] = self.as_of_date.isoformat()
+        return data
+
+    @classmethod
+    def from_xcom(cls, data: dict) -> PlanningRun:
+        return cls(**{**data, "as_of_date": date.fromisoformat(data["as_of_date"])})
+
+
+def resolve_run(
+    run_id: str,
+    params: dict,
+    logical_date: datetime | date | None,
+    start_month: int | None = None,
+) -> PlanningRun:
+    """The run's fiscal year N and as-of date D per the contract (see fiscal.resolve_period)."""
+    month = fiscal.start_month() if start_month is None else start_month
+    period = fiscal.resolve_period(
+        params.get("fiscal_year"),
+        params.get("as_of_date"),
+        logical_date or datetime.now().date(),
+        month,
+    )
+    return PlanningRun(
+        run_id=run_id,
+        fiscal_year=period.fiscal_year,
+        as_of_date=period.as_of_date,
+        start_month=month,
+        dry_run=bool(params.get("dry_run", False)),
+        started_at=time.time(),
+    )
+
+
+def require_tables(conn: psycopg.Connection, tables: Sequence[str]) -> None:
+    missing = [
+        t for t in tables if conn.execute("select to_regclass(%s)", (f"public.{t}",)).fetchone()[0] is None
+    ]
+    if missing:
+        raise SourceDataError(
+            f"source table(s) missing from the warehouse: {', '.join(missing)}. "
+            "Create them (or run `finsync db migrate`) and load the data, then re-run."
+        )
+
+
+def check_sources(conn: psycopg.Connection, area: str, run: PlanningRun) -> None:
+    """Run include/sql/<area>/00_check_sources.sql; raise naming every broken rule."""
+    started = time.perf_counter()
+    rows = conn.execute(sql.load(area, "00_check_sources.sql"), run.sql_params()).fetchall()
+    log.info("checked source rows in %.2f s: %d rule(s) broken", time.perf_counter() - started, len(rows))
+    if rows:
+        lines = [
+            f"  - {table}: {count} row(s) break '{rule}', e.g. {'; '.join(examples)}"
+            for table, rule, count, examples in rows
+        ]
+        raise SourceDataError(
+            f"source rows for fiscal year {run.fiscal_year} break the finance data contract; "
+            "nothing was written:\n" + "\n".join(lines)
+        )
+
+
+def stage(conn: psycopg.Connection, area: str, sql_file: str, stage_table: str, run: PlanningRun) -> int:
+    """Compute one level into finsync_stage.<stage_table> for this run (replacing a retry's rows)."""
+    started = time.perf_counter()
+    table = psql.Identifier("finsync_stage", stage_table)
+    with conn.transaction():
+        conn.execute(psql.SQL("delete from {} where run_id = %s").format(table), (run.run_id,))
+        rows = conn.execute(sql.load(area, sql_file), run.sql_params()).rowcount
+    conn.execute(psql.SQL("analyze {}").format(table))
+    log.info("%s: staged %d row(s) into %s in %.2f s", sql_file, rows, stage_table, time.perf_counter() - started)
+    return rows
+
+
+def fetch_frame(conn: psycopg.Connection, query: psql.Composable | str, params: dict):
+    """A query's rows as a pandas DataFrame (numeric columns as float for the gate)."""
+    import pandas as pd
+
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        columns = [d.name for d in cur.description]
+        frame = pd.DataFrame(cur.fetchall(), columns=columns)
+    return frame
+
+
+def publish(
+    conn: psycopg.Connection, targets: Sequence[Target], run: PlanningRun
+) -> dict[str, dict[str, int]]:
+    """Publish every target in one transaction under the fiscal year's advisory lock.
+
+    Both planning syncs take the same lock for a fiscal year, so their writes to the shared
+    tables never interleave. In a dry run the same diff is counted and nothing is written.
+    """
+    started = time.perf_counter()
+    results: dict[str, Counts] = {}
+    with conn.transaction():
+        conn.execute("set local work_mem = '256MB'")
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended('finsync.planning.' || %s::text, 0))",
+            (run.fiscal_year,),
+        )
+        for target in targets:
+            step = count_changes if run.dry_run else apply_changes
+            results[target.table] = step(conn, target, run.run_id, run.fiscal_year)
+    verb = "would publish" if run.dry_run else "published"
+    for table, counts in results.items():
+        log.info(
+            "%s %s: %d inserted, %d updated, %d unchanged, %d deleted",
+            verb, table, counts.inserted, counts.updated, counts.unchanged, counts.deleted,
+        )
+    log.info("publish took %.2f s", time.perf_counter() - started)
+    return {table: counts.as_dict() for table, counts in results.items()}
+
+
+def cleanup(conn: psycopg.Connection, stage_tables: Sequence[str], run_id: str) -> None:
+    with conn.transaction():
+        for table in stage_tables:
+            conn.execute(
+                psql.SQL("delete from {} where run_id = %s").format(psql.Identifier("finsync_stage", table)),
+                (run_id,),
+            )
+
+
+def format_summary(title: str, summary: dict) -> str:
+    """The run summary as aligned text for the task log."""
+    lines = [title, "=" * len(title)]
+    for key in ("fiscal_year", "as_of_date", "dry_run", "duration_s"):
+        lines.append(f"{key:<28}{summary.get(key)}")
+    lines.append("")
+    lines.append(f"{'table':<34}{'inserted':>10}{'updated':>10}{'unchanged':>11}{'deleted':>9}")
+    for table, c in summary.get("tables", {}).items():
+        lines.append(f"{table:<34}{c['inserted']:>10}{c['updated']:>10}{c['unchanged']:>11}{c['deleted']:>9}")
+    lines.append("")
+    for key, value in summary.get("metrics", {}).items():
+        lines.append(f"{key:<28}{value}")
+    for key, value in summary.get("notes", {}).items():
+        lines.append(f"{key:<28}{value}")
+    return "\n".join(lines)
