@@ -45,6 +45,13 @@ def _sync():
     return financials()
 
 
+def _steps():
+    """finsync's task steps, imported when a task runs (keeps DAG parsing fast)."""
+    from finsync import airflow_tasks
+
+    return airflow_tasks
+
+
 @dag(
     dag_id="planning_financials_sync",
     schedule=FiscalYearTimetable(),
@@ -70,47 +77,45 @@ def _sync():
     },
 )
 def planning_financials_sync():
-    from finsync import airflow_tasks as at
-
     @task
     def check_sources() -> dict:
-        return at.start_run(_sync(), get_current_context())
+        return _steps().start_run(_sync(), get_current_context())
 
     @task
     def stage_client_financials(run: dict) -> int:
-        return at.stage_level(_sync(), "client", run)
+        return _steps().stage_level(_sync(), "client", run)
 
     @task
     def rollup_territory(run: dict) -> int:
-        return at.stage_level(_sync(), "territory", run)
+        return _steps().stage_level(_sync(), "territory", run)
 
     @task
     def rollup_business_unit(run: dict) -> int:
-        return at.stage_level(_sync(), "business_unit", run)
+        return _steps().stage_level(_sync(), "business_unit", run)
 
     @task
     def rollup_apac(run: dict) -> int:
-        return at.stage_level(_sync(), "apac", run)
+        return _steps().stage_level(_sync(), "apac", run)
 
     @task
     def validate_staged(run: dict) -> dict:
-        return at.validate_staged(_sync(), run)
+        return _steps().validate_staged(_sync(), run)
 
     @task
     def publish_financials(run: dict) -> dict:
-        return at.publish(_sync(), run)
+        return _steps().publish(_sync(), run)
 
     @task
     def report_summary(run: dict, tables: dict) -> dict:
-        return at.report_summary(_sync(), run, tables)
+        return _steps().report_summary(_sync(), run, tables)
 
     @task(outlets=[Asset(f"finsync_warehouse.public.{table}") for table in WRITES])
     def announce_assets(run: dict) -> None:
-        at.announce_assets(run)
+        _steps().announce_assets(run)
 
     @task(trigger_rule="all_done", retries=0)
     def cleanup_staging(run: dict | None = None) -> None:
-        at.cleanup_staging(_sync(), run, get_current_context()["run_id"])
+        _steps().cleanup_staging(_sync(), run, get_current_context()["run_id"])
 
     run = check_sources()
     tables = publish_financials(run)
