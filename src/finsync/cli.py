@@ -120,19 +120,19 @@ def cmd_demo_run(args) -> int:
 
 
 def _print_summary(log_text: str) -> None:
-    """Print the summary block the report task logged (the lines after '... summary')."""
-    lines = log_text.splitlines()
-    for i, line in enumerate(lines):
-        if line.rstrip().endswith("summary") or "summary (dry run" in line:
-            block = []
-            for follow in lines[i:]:
-                text = follow.split("] ", 1)[-1] if follow.startswith("[") else follow
-                if not text.strip() and len(block) > 3 and not block[-1].strip():
-                    break
-                block.append(text)
-            print("\n".join(b for b in block if "source=" not in b)[:6000])
-            return
-    print("(no summary found in the task log)")
+    """Print the run summary that the report_summary task returned (as logged by Airflow)."""
+    import ast
+    import re
+
+    from finsync.planning.common import format_summary
+
+    found = re.findall(r"Returned value was: (\{'sync': .*\}) \[airflow", log_text)
+    if not found:
+        print("(no run summary found in the task log)")
+        return
+    summary = ast.literal_eval(found[-1])
+    title = f"{summary['sync']} summary" + (" (dry run: nothing written)" if summary["dry_run"] else "")
+    print(format_summary(title, summary))
 
 
 def cmd_env(args) -> int:
@@ -147,16 +147,24 @@ def cmd_ui(args) -> int:
     """Airflow's UI and scheduler on the embedded default (Ctrl-C stops them)."""
     airflow_db_ready()
     print(f"Airflow UI on http://localhost:{args.port} (all users are admins on this local setup)")
-    env_port = ["--port", str(args.port)]
+    # Task processes reach the API server's execution API: tell them where it listens.
+    env = {
+        "AIRFLOW__API__PORT": str(args.port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{args.port}/execution/",
+    }
     procs = [
-        _popen("api-server", *env_port),
-        _popen("scheduler"),
-        _popen("dag-processor"),
-        _popen("triggerer"),
+        _popen(env, "api-server", "--port", str(args.port)),
+        _popen(env, "scheduler"),
+        _popen(env, "dag-processor"),
+        _popen(env, "triggerer"),
     ]
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(1)
+        for p in procs:
+            if p.poll() is not None:
+                print(f"`{' '.join(p.args[1:])}` exited with code {p.returncode}; stopping the others",
+                      file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
@@ -167,11 +175,11 @@ def cmd_ui(args) -> int:
     return 0
 
 
-def _popen(*argv: str) -> subprocess.Popen:
+def _popen(extra_env: dict[str, str], *argv: str) -> subprocess.Popen:
     from finsync.airflow_env import airflow_env
 
     exe = shutil.which("airflow", path=os.path.dirname(sys.executable)) or "airflow"
-    return subprocess.Popen([exe, *argv], env=airflow_env())
+    return subprocess.Popen([exe, *argv], env={**airflow_env(), **extra_env})
 
 
 def build_parser() -> argparse.ArgumentParser:
