@@ -33,10 +33,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+
 from finsync.timetables import FiscalYearTimetable
 
-WRITES = ("account_plan_financials", "territory_strategy_financials",
-          "business_unit_planning", "apac_planning_goals")
+WRITES = (
+    "account_plan_financials",
+    "territory_strategy_financials",
+    "business_unit_planning",
+    "apac_planning_goals",
+)
 
 
 def _sync():
@@ -68,12 +73,24 @@ def _steps():
         "max_retry_delay": timedelta(minutes=10),
     },
     params={
-        "fiscal_year": Param(None, type=["null", "integer"], minimum=2000, maximum=2100,
-                             description="Fiscal year to compute; empty = the one holding the logical date"),
-        "as_of_date": Param(None, type=["null", "string"], format="date",
-                            description="As-of date YYYY-MM-DD; empty = min(logical date, year end)"),
-        "dry_run": Param(False, type="boolean",
-                         description="Compute and gate everything, report the changes, write nothing"),
+        "fiscal_year": Param(
+            None,
+            type=["null", "integer"],
+            minimum=2000,
+            maximum=2100,
+            description="Fiscal year to compute; empty = the one holding the logical date",
+        ),
+        "as_of_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="As-of date YYYY-MM-DD; empty = min(logical date, year end)",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="Compute and gate everything, report the changes, write nothing",
+        ),
     },
 )
 def planning_financials_sync():
@@ -120,8 +137,12 @@ def planning_financials_sync():
     run = check_sources()
     tables = publish_financials(run)
     (
-        stage_client_financials(run) >> rollup_territory(run) >> rollup_business_unit(run)
-        >> rollup_apac(run) >> validate_staged(run) >> tables
+        stage_client_financials(run)
+        >> rollup_territory(run)
+        >> rollup_business_unit(run)
+        >> rollup_apac(run)
+        >> validate_staged(run)
+        >> tables
     )
     summary = report_summary(run, tables)
     summary >> announce_assets(run)

@@ -70,7 +70,9 @@ def conn(warehouse):
 def airflow_db() -> None:
     """Airflow's metadata database on the embedded server, migrated once per session."""
     airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    subprocess.run(
+        [airflow, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+    )
 
 
 def insert(conn: psycopg.Connection, table: str, rows: list[dict]) -> None:

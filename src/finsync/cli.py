@@ -1,4 +1,4 @@
-"""The `finsync` command: migrations, demo data, planning runs and Airflow on the embedded default."""
+"""The `finsync` command: migrations, demo data, planning runs, Airflow on the embedded default."""
 
 from __future__ import annotations
 
@@ -32,16 +32,20 @@ def cmd_db_migrate(args) -> int:
     conninfo = warehouse.resolve_conninfo()
     with warehouse.connect(conninfo) as conn:
         result = migrate.migrate(conn)
-    print(f"warehouse {warehouse.describe(conninfo)}: applied {len(result.applied)} migration(s)"
-          f"{' ' + ', '.join(result.applied) if result.applied else ''}; "
-          f"{len(result.already_applied)} already applied")
+    print(
+        f"warehouse {warehouse.describe(conninfo)}: applied {len(result.applied)} migration(s)"
+        f"{' ' + ', '.join(result.applied) if result.applied else ''}; "
+        f"{len(result.already_applied)} already applied"
+    )
     return 0
 
 
 def cmd_db_stop(args) -> int:
     from finsync import embedded
 
-    print("embedded PostgreSQL stopped" if embedded.stop() else "embedded PostgreSQL was not running")
+    print(
+        "embedded PostgreSQL stopped" if embedded.stop() else "embedded PostgreSQL was not running"
+    )
     return 0
 
 
@@ -60,10 +64,18 @@ def cmd_demo_seed(args) -> int:
         migrate.migrate(conn)
         conn.autocommit = False
         started = time.perf_counter()
-        counts = demo.seed(conn, clients=args.clients, first_year=first, last_year=last,
-                           seed=args.seed, start_month=args.start_month or fiscal.start_month())
-    print(f"seeded {args.clients} clients, fiscal years {first}-{last}, seed {args.seed} "
-          f"in {time.perf_counter() - started:.1f} s")
+        counts = demo.seed(
+            conn,
+            clients=args.clients,
+            first_year=first,
+            last_year=last,
+            seed=args.seed,
+            start_month=args.start_month or fiscal.start_month(),
+        )
+    print(
+        f"seeded {args.clients} clients, fiscal years {first}-{last}, seed {args.seed} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     for table, rows in counts.items():
         print(f"  {table:<32}{rows:>12,}")
     return 0
@@ -75,7 +87,11 @@ def cmd_planning_run(args) -> int:
     from finsync.planning.common import resolve_run
 
     sync = steps.financials() if args.sync == "financials" else steps.compliance()
-    params = {"fiscal_year": args.fiscal_year, "as_of_date": args.as_of_date, "dry_run": args.dry_run}
+    params = {
+        "fiscal_year": args.fiscal_year,
+        "as_of_date": args.as_of_date,
+        "dry_run": args.dry_run,
+    }
     run = resolve_run(f"cli__{time.strftime('%Y%m%dT%H%M%S')}", params, date.today())
     with warehouse.connect() as conn:
         summary = steps.run_all(sync, conn, run)
@@ -108,8 +124,9 @@ def cmd_demo_run(args) -> int:
     for dag_id in args.dags:
         conf = json.dumps({"fiscal_year": args.fiscal_year or args.fiscal_years[1]})
         print(f"\n$ airflow dags test {dag_id} -c '{conf}'")
-        result = _airflow("dags", "test", dag_id, "-c", conf, check=False,
-                          capture_output=True, text=True)
+        result = _airflow(
+            "dags", "test", dag_id, "-c", conf, check=False, capture_output=True, text=True
+        )
         _print_summary(result.stdout + result.stderr)
         if result.returncode != 0:
             print(result.stdout[-4000:] + result.stderr[-4000:], file=sys.stderr)
@@ -131,7 +148,9 @@ def _print_summary(log_text: str) -> None:
         print("(no run summary found in the task log)")
         return
     summary = ast.literal_eval(found[-1])
-    title = f"{summary['sync']} summary" + (" (dry run: nothing written)" if summary["dry_run"] else "")
+    title = f"{summary['sync']} summary" + (
+        " (dry run: nothing written)" if summary["dry_run"] else ""
+    )
     print(format_summary(title, summary))
 
 
@@ -163,8 +182,11 @@ def cmd_ui(args) -> int:
             time.sleep(1)
         for p in procs:
             if p.poll() is not None:
-                print(f"`{' '.join(p.args[1:])}` exited with code {p.returncode}; stopping the others",
-                      file=sys.stderr)
+                print(
+                    f"`{' '.join(p.args[1:])}` exited with code {p.returncode}; "
+                    "stopping the others",
+                    file=sys.stderr,
+                )
     except KeyboardInterrupt:
         pass
     finally:
@@ -189,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="the warehouse schema and the embedded PostgreSQL")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("migrate", help="create or upgrade every finsync table (idempotent)").set_defaults(func=cmd_db_migrate)
+    db_sub.add_parser(
+        "migrate", help="create or upgrade every finsync table (idempotent)"
+    ).set_defaults(func=cmd_db_migrate)
     db_sub.add_parser("stop", help="stop the embedded PostgreSQL").set_defaults(func=cmd_db_stop)
     url = db_sub.add_parser("url", help="print the embedded server's URL for a database")
     url.add_argument("database", nargs="?", default="finsync")
@@ -197,11 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     def seed_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--clients", type=int, default=150, help="number of clients (150-100,000)")
-        p.add_argument("--fiscal-years", type=_years, default=(2024, 2026), metavar="FIRST-LAST",
-                       help="fiscal years to generate (default 2024-2026)")
+        p.add_argument(
+            "--fiscal-years",
+            type=_years,
+            default=(2024, 2026),
+            metavar="FIRST-LAST",
+            help="fiscal years to generate (default 2024-2026)",
+        )
         p.add_argument("--seed", type=int, default=42, help="random seed (same seed, same data)")
-        p.add_argument("--start-month", type=int, default=None,
-                       help="fiscal year start month (default: the Airflow Variable, else 1)")
+        p.add_argument(
+            "--start-month",
+            type=int,
+            default=None,
+            help="fiscal year start month (default: the Airflow Variable, else 1)",
+        )
 
     demo = sub.add_parser("demo", help="demo data and the end-to-end demo")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
@@ -210,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=cmd_demo_seed)
     run = demo_sub.add_parser("run", help="migrate, seed, and run the DAGs with stock Airflow")
     seed_options(run)
-    run.add_argument("--fiscal-year", type=int, default=None, help="year to sync (default: last seeded)")
+    run.add_argument(
+        "--fiscal-year", type=int, default=None, help="year to sync (default: last seeded)"
+    )
     run.add_argument("--dags", nargs="+", default=["planning_financials_sync"])
     run.set_defaults(func=cmd_demo_run)
 
@@ -224,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     prun.add_argument("--json", action="store_true", help="also print the summary as JSON")
     prun.set_defaults(func=cmd_planning_run)
 
-    sub.add_parser("env", help="print the Airflow environment for the embedded default").set_defaults(func=cmd_env)
+    sub.add_parser(
+        "env", help="print the Airflow environment for the embedded default"
+    ).set_defaults(func=cmd_env)
     ui = sub.add_parser("ui", help="start Airflow's UI, scheduler, DAG processor and triggerer")
     ui.add_argument("--port", type=int, default=8080)
     ui.set_defaults(func=cmd_ui)
@@ -237,8 +274,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # Airflow's own files (config, logs) live beside the embedded server, not in ~/airflow.
     os.environ.setdefault("AIRFLOW_HOME", str(embedded.home() / "airflow"))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - a CLI answers with the message, not a traceback

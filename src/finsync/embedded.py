@@ -97,9 +97,8 @@ def stop() -> bool:
     info = PostmasterInfo.read_from_pgdata(pgdata())
     if info is None or not info.is_running():
         return False
-    from pgserver._commands import pg_ctl
-
     import pgserver
+    from pgserver._commands import pg_ctl
 
     server = pgserver.get_server(pgdata(), cleanup_mode=None)
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata(), user=server.system_user)

@@ -109,7 +109,9 @@ def run(suite_name: str, frame, checks: list[Check], key_columns: list[str]) -> 
             continue
         config = res.expectation_config
         details = res.result or {}
-        sample = details.get("unexpected_index_list") or details.get("partial_unexpected_list") or []
+        sample = (
+            details.get("unexpected_index_list") or details.get("partial_unexpected_list") or []
+        )
         failures.append(
             GateFailure(
                 suite=suite_name,

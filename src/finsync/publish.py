@@ -47,7 +47,9 @@ def owned_columns(conn: psycopg.Connection, target: Target) -> list[str]:
         (target.stage_table,),
     ).fetchall()
     if not rows:
-        raise RuntimeError(f"staging table finsync_stage.{target.stage_table} is missing: run `finsync db migrate`")
+        raise RuntimeError(
+            f"staging table finsync_stage.{target.stage_table} is missing: run `finsync db migrate`"
+        )
     return [r[0] for r in rows if r[0] not in target.keys]
 
 
@@ -86,7 +88,9 @@ def count_changes(conn: psycopg.Connection, target: Target, run_id: str, slice_v
         {"run_id": run_id},
     ).fetchone()
     staged, inserted, updated = row
-    stale = conn.execute(_stale_query(p, target, count_only=True), _slice_args(run_id, slice_value)).fetchone()[0]
+    stale = conn.execute(
+        _stale_query(p, target, count_only=True), _slice_args(run_id, slice_value)
+    ).fetchone()[0]
     return Counts(staged, inserted, updated, staged - inserted - updated, stale)
 
 
@@ -127,9 +131,12 @@ def apply_changes(conn: psycopg.Connection, target: Target, run_id: str, slice_v
         ),
         {"run_id": run_id},
     ).rowcount
-    deleted = conn.execute(_stale_query(p, target, count_only=False, stamps=stamps), _slice_args(run_id, slice_value)).rowcount
+    deleted = conn.execute(
+        _stale_query(p, target, count_only=False, stamps=stamps), _slice_args(run_id, slice_value)
+    ).rowcount
     staged = conn.execute(
-        sql.SQL("select count(*) from {stage} where run_id = %s").format(stage=p["stage"]), (run_id,)
+        sql.SQL("select count(*) from {stage} where run_id = %s").format(stage=p["stage"]),
+        (run_id,),
     ).fetchone()[0]
     return Counts(staged, inserted, updated, staged - inserted - updated, deleted)
 
@@ -151,12 +158,16 @@ def _stale_query(p: dict, target: Target, *, count_only: bool, stamps=()) -> sql
         )
         where = sql.SQL("{} and ({})").format(not_staged, owned_not_null)
         if count_only:
-            return sql.SQL("select count(*) from {target} as t where {where}").format(where=where, **p)
+            return sql.SQL("select count(*) from {target} as t where {where}").format(
+                where=where, **p
+            )
         assignments = sql.SQL(", ").join(
             [sql.SQL("{} = null").format(sql.Identifier(c)) for c in p["values"]]
             + [sql.SQL("{} = now()").format(c) for c in stamps]
         )
-        return sql.SQL("update {target} as t set {a} where {where}").format(a=assignments, where=where, **p)
+        return sql.SQL("update {target} as t set {a} where {where}").format(
+            a=assignments, where=where, **p
+        )
     if count_only:
         return sql.SQL("select count(*) from {target} as t where {w}").format(w=not_staged, **p)
     return sql.SQL("delete from {target} as t where {w}").format(w=not_staged, **p)

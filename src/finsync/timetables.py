@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 from pendulum import UTC, DateTime, Time
 
-from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 from finsync import fiscal
 
 
@@ -81,11 +81,15 @@ class FiscalYearTimetable(Timetable):
         return DagRunInfo.interval(start=start, end=start + timedelta(days=1))
 
     @staticmethod
-    def _next_year_end(last: DataInterval | None, restriction: TimeRestriction) -> DagRunInfo | None:
+    def _next_year_end(
+        last: DataInterval | None, restriction: TimeRestriction
+    ) -> DagRunInfo | None:
         if restriction.earliest is None:
             return None
         month = _start_month()
-        after = restriction.earliest.date() if last is None else last.start.date() + timedelta(days=1)
+        after = (
+            restriction.earliest.date() if last is None else last.start.date() + timedelta(days=1)
+        )
         year = fiscal.fiscal_year_of(after, month)
         end = fiscal.year_bounds(year, month)[1]
         if end < after:  # pragma: no cover - year_bounds always contains `after`

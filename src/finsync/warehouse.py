@@ -33,7 +33,9 @@ def _conninfo_from_airflow_connection(conn) -> str:
     for key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "options"):
         if key in extra:
             params[key] = extra[key]
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v not in (None, "")})
+    return psycopg.conninfo.make_conninfo(
+        **{k: v for k, v in params.items() if v not in (None, "")}
+    )
 
 
 def _airflow_connection():
@@ -76,7 +78,9 @@ def describe(conninfo: str) -> str:
 
 
 @contextmanager
-def connect(conninfo: str | None = None, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
+def connect(
+    conninfo: str | None = None, *, autocommit: bool = True
+) -> Iterator[psycopg.Connection]:
     """A psycopg connection to the warehouse, autocommit by default: atomic steps use
     `conn.transaction()` blocks (BEGIN ... COMMIT), so nothing depends on an implicit one."""
     conninfo = conninfo or resolve_conninfo()

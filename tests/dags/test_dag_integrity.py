@@ -12,9 +12,28 @@ ROOT = Path(__file__).resolve().parents[2]
 TAG_ALLOW_LIST = {"finsync", "planning", "financials", "compliance", "budget"}
 EXPECTED_TASKS = {
     "planning_financials_sync": {
-        "check_sources", "stage_client_financials", "rollup_territory", "rollup_business_unit",
-        "rollup_apac", "validate_staged", "publish_financials", "report_summary",
-        "announce_assets", "cleanup_staging",
+        "check_sources",
+        "stage_client_financials",
+        "rollup_territory",
+        "rollup_business_unit",
+        "rollup_apac",
+        "validate_staged",
+        "publish_financials",
+        "report_summary",
+        "announce_assets",
+        "cleanup_staging",
+    },
+    "planning_compliance_sync": {
+        "check_sources",
+        "stage_client_requirements",
+        "rollup_territory",
+        "rollup_business_unit",
+        "rollup_apac",
+        "validate_staged",
+        "publish_compliance",
+        "report_summary",
+        "announce_assets",
+        "cleanup_staging",
     },
 }
 
@@ -71,9 +90,18 @@ def test_dag_files_do_no_io_at_import(monkeypatch):
 
 
 PARAMS = {
-    "run_id": "x", "fiscal_year": 2026, "as_of_date": "2026-03-31", "year_start": "2026-01-01",
-    "year_end": "2026-12-31", "as_of_fiscal_month": 3, "days_elapsed": 90,
-    "seed": 1, "client_count": 10, "first_year": 2024, "last_year": 2026, "start_month": 1,
+    "run_id": "x",
+    "fiscal_year": 2026,
+    "as_of_date": "2026-03-31",
+    "year_start": "2026-01-01",
+    "year_end": "2026-12-31",
+    "as_of_fiscal_month": 3,
+    "days_elapsed": 90,
+    "seed": 1,
+    "client_count": 10,
+    "first_year": 2024,
+    "last_year": 2026,
+    "start_month": 1,
 }
 SQL_FILES = sorted(p for p in SQL_DIR.rglob("*.sql") if p.parent.name != "migrations")
 
@@ -89,23 +117,25 @@ def test_every_sql_template_renders_and_plans(path, warehouse):
         if path.name.startswith("00_create"):  # DDL (demo helper function): just run it
             conn.execute(text, PARAMS)
             return
-        conn.execute("create or replace function finsync_demo_rand(key text, seed bigint) "
-                     "returns float8 language sql immutable as $$ select 0.5::float8 $$")
+        conn.execute(
+            "create or replace function finsync_demo_rand(key text, seed bigint) "
+            "returns float8 language sql immutable as $$ select 0.5::float8 $$"
+        )
         conn.execute("explain " + text, PARAMS)
 
 
 def test_numbered_files_are_in_order():
-    for area in ("migrations", "planning_financials", "demo"):
+    for area in ("migrations", "planning_financials", "planning_compliance", "demo"):
         names = [p.name for p in sql.numbered_files(area)]
         assert names == sorted(names) and names
 
 
 def test_staging_columns_match_target_types(warehouse):
     """A staging table's columns are the sync's owned columns, typed as in the target."""
-    from finsync.planning.financials import TARGETS
+    from finsync.planning import compliance, financials
 
     with psycopg.connect(warehouse) as conn:
-        for target in TARGETS:
+        for target in financials.TARGETS + compliance.TARGETS:
             rows = conn.execute(
                 """
                 select s.column_name, s.data_type, s.numeric_precision, s.numeric_scale,

@@ -89,8 +89,9 @@ def _strings(node):
 
 
 def _pinned(requirement: str) -> str:
-    match = re.search(rf"^{re.escape(requirement)}==(\S+)$",
-                      (ROOT / "requirements.txt").read_text(), re.MULTILINE)
+    match = re.search(
+        rf"^{re.escape(requirement)}==(\S+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE
+    )
     assert match, f"{requirement} is not pinned in requirements.txt"
     return match.group(1)
 
@@ -102,8 +103,10 @@ def test_file_parses_with_the_expected_services(compose, services):
 
 
 def test_airflow_services_share_the_pinned_image(services):
-    python = re.search(r">=\s*(\d+\.\d+)", tomllib.loads((ROOT / "pyproject.toml").read_text())
-                       ["project"]["requires-python"]).group(1)
+    python = re.search(
+        r">=\s*(\d+\.\d+)",
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"],
+    ).group(1)
     expected = f"apache/airflow:{_pinned('apache-airflow')}-python{python}"
     for name in AIRFLOW_SERVICES:
         assert services[name].get("image") == expected, name
@@ -113,8 +116,9 @@ def test_postgres_image_is_pinned_with_a_pg_isready_healthcheck(services):
     postgres = services[POSTGRES]
     assert re.fullmatch(r"postgres:\d+(\.\d+)?", postgres["image"])
     assert "pg_isready" in _command({"command": postgres["healthcheck"]["test"]})
-    assert any(not v.startswith((".", "/")) for v in postgres.get("volumes", [])), \
+    assert any(not v.startswith((".", "/")) for v in postgres.get("volumes", [])), (
         "the database needs a named volume to survive `docker compose down`"
+    )
 
 
 def test_each_component_runs_its_airflow_command(services):
@@ -133,14 +137,20 @@ def test_airflow_services_share_the_common_environment(services):
     sql_alchemy = urlsplit(first["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     assert sql_alchemy.scheme == "postgresql+psycopg2"
     assert (sql_alchemy.hostname, sql_alchemy.username, sql_alchemy.password) == (
-        POSTGRES, db["POSTGRES_USER"], db["POSTGRES_PASSWORD"])
+        POSTGRES,
+        db["POSTGRES_USER"],
+        db["POSTGRES_PASSWORD"],
+    )
     assert sql_alchemy.path == f"/{db['POSTGRES_DB']}" == "/airflow"
     assert first["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
     assert first["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"].lower() == "true"
     # Task processes reach the execution API on the API server's service name and port.
     execution_api = urlsplit(first["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
     assert (execution_api.hostname, execution_api.port, execution_api.path) == (
-        API_SERVER, 8080, "/execution/")
+        API_SERVER,
+        8080,
+        "/execution/",
+    )
 
 
 def test_warehouse_connection_is_the_one_finsync_looks_up(services):
@@ -201,7 +211,8 @@ def test_api_server_publishes_8080_with_a_health_check(services):
     api = services[API_SERVER]
     assert "8080:8080" in [str(port) for port in api.get("ports", [])]
     assert "http://localhost:8080/api/v2/monitor/health" in _command(
-        {"command": api["healthcheck"]["test"]})
+        {"command": api["healthcheck"]["test"]}
+    )
 
 
 def test_startup_order_is_enforced_with_conditions(services):
@@ -230,8 +241,9 @@ def test_no_literal_secrets(services):
         for key, value in env.items():
             if secret_name.search(key):
                 ref = _REFERENCE.fullmatch(value)
-                assert ref and ref["op"] == ":?", \
+                assert ref and ref["op"] == ":?", (
                     f"{name}: {key} must be a required ${{VAR:?message}} reference, not a value"
+                )
 
 
 def test_interpolation_is_well_formed(compose):

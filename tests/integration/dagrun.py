@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,13 +21,13 @@ def run_dag(dag_id: str, conf: dict | None = None, logical_date: datetime | None
     dag = load_dag(dag_id)
     return dag.test(
         run_conf=conf or {},
-        logical_date=logical_date or datetime.now(timezone.utc),
+        logical_date=logical_date or datetime.now(UTC),
     )
 
 
 def task_states(dag_run) -> dict[str, str]:
-    from airflow.utils.session import create_session
     from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
 
     with create_session() as session:
         rows = session.query(TaskInstance.task_id, TaskInstance.state).filter(
@@ -42,8 +42,14 @@ def xcom_value(dag_run, task_id: str):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel.value).filter(
-            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id,
-            XComModel.task_id == task_id, XComModel.key == "return_value",
-        ).one()
+        row = (
+            session.query(XComModel.value)
+            .filter(
+                XComModel.dag_id == dag_run.dag_id,
+                XComModel.run_id == dag_run.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == "return_value",
+            )
+            .one()
+        )
     return XComModel.deserialize_value(row)

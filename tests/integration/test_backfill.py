@@ -27,7 +27,9 @@ def _free_port() -> int:
 
 
 def _airflow(env, *args, timeout=120):
-    return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout, check=True)
+    return subprocess.run(
+        [AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout, check=True
+    )
 
 
 @pytest.fixture
@@ -35,20 +37,30 @@ def airflow_services(warehouse, airflow_db, tmp_path):
     """The API server (task execution API) and the scheduler, as a deployment runs them."""
     port = _free_port()
     env = os.environ.copy()
-    env.update({
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-    })
+    env.update(
+        {
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        }
+    )
     _airflow(env, "dags", "reserialize")
     # The scheduler runs backfills of unpaused DAGs only. Its own daily run (for yesterday's
     # fiscal year) may run too; the assertions look at the backfilled years only.
     _airflow(env, "dags", "unpause", DAG_ID)
     procs = [
-        subprocess.Popen([AIRFLOW, "api-server", "--port", str(port)], env=env,
-                         stdout=open(tmp_path / "api.log", "w"), stderr=subprocess.STDOUT),
-        subprocess.Popen([AIRFLOW, "scheduler"], env=env,
-                         stdout=open(tmp_path / "scheduler.log", "w"), stderr=subprocess.STDOUT),
+        subprocess.Popen(
+            [AIRFLOW, "api-server", "--port", str(port)],
+            env=env,
+            stdout=open(tmp_path / "api.log", "w"),
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [AIRFLOW, "scheduler"],
+            env=env,
+            stdout=open(tmp_path / "scheduler.log", "w"),
+            stderr=subprocess.STDOUT,
+        ),
     ]
     try:
         deadline = time.time() + 60
@@ -79,8 +91,9 @@ def _backfill_runs(env, expected: int, timeout: float = 300) -> list[dict]:
         with create_session() as session:
             runs = [
                 {"logical_date": r.logical_date.date(), "state": str(r.state), "conf": r.conf}
-                for r in session.query(DagRun).filter(DagRun.dag_id == DAG_ID,
-                                                      DagRun.run_type == DagRunType.BACKFILL_JOB)
+                for r in session.query(DagRun).filter(
+                    DagRun.dag_id == DAG_ID, DagRun.run_type == DagRunType.BACKFILL_JOB
+                )
             ]
         done = [r for r in runs if r["state"] in ("success", "failed")]
         if len(done) >= expected:
@@ -97,8 +110,9 @@ def _clear_backfill_runs():
 
     with create_session() as session:
         session.query(BackfillDagRun).delete()
-        session.query(DagRun).filter(DagRun.dag_id == DAG_ID,
-                                     DagRun.run_type == DagRunType.BACKFILL_JOB).delete()
+        session.query(DagRun).filter(
+            DagRun.dag_id == DAG_ID, DagRun.run_type == DagRunType.BACKFILL_JOB
+        ).delete()
         session.query(Backfill).delete()
 
 
@@ -107,27 +121,69 @@ def test_backfill_recomputes_one_run_per_fiscal_year_idempotently(warehouse, air
     with psycopg.connect(warehouse) as conn:
         demo.seed(conn, clients=150, first_year=2023, last_year=2025, seed=3)
     _clear_backfill_runs()
-    _airflow(env, "backfill", "create", "--dag-id", DAG_ID,
-             "--from-date", "2024-01-01", "--to-date", "2025-12-31")
+    _airflow(
+        env,
+        "backfill",
+        "create",
+        "--dag-id",
+        DAG_ID,
+        "--from-date",
+        "2024-01-01",
+        "--to-date",
+        "2025-12-31",
+    )
     runs = _backfill_runs(env, 2)
     assert [(r["logical_date"], r["state"]) for r in runs] == [
-        (date(2024, 12, 31), "success"), (date(2025, 12, 31), "success")]
+        (date(2024, 12, 31), "success"),
+        (date(2025, 12, 31), "success"),
+    ]
     with psycopg.connect(warehouse, autocommit=True) as conn:
-        goals = fetch(conn, "select fiscal_year, financials_as_of_date, synced_at "
-                            "from apac_planning_goals where fiscal_year < 2026 order by fiscal_year")
+        goals = fetch(
+            conn,
+            "select fiscal_year, financials_as_of_date, synced_at "
+            "from apac_planning_goals where fiscal_year < 2026 order by fiscal_year",
+        )
         assert [(g["fiscal_year"], g["financials_as_of_date"]) for g in goals] == [
-            (2024, date(2024, 12, 31)), (2025, date(2025, 12, 31))]
-        clients = fetch(conn, "select fiscal_year, count(*) as n, max(synced_at) as at "
-                              "from account_plan_financials where fiscal_year < 2026 group by 1 order by 1")
+            (2024, date(2024, 12, 31)),
+            (2025, date(2025, 12, 31)),
+        ]
+        clients = fetch(
+            conn,
+            "select fiscal_year, count(*) as n, max(synced_at) as at "
+            "from account_plan_financials where fiscal_year < 2026 group by 1 order by 1",
+        )
         assert [(c["fiscal_year"], c["n"]) for c in clients] == [(2024, 150), (2025, 150)]
 
     # The same backfill again, reprocessing completed runs: recomputed, nothing changes.
     _clear_backfill_runs()
-    _airflow(env, "backfill", "create", "--dag-id", DAG_ID, "--from-date", "2024-01-01",
-             "--to-date", "2025-12-31", "--reprocess-behavior", "completed")
+    _airflow(
+        env,
+        "backfill",
+        "create",
+        "--dag-id",
+        DAG_ID,
+        "--from-date",
+        "2024-01-01",
+        "--to-date",
+        "2025-12-31",
+        "--reprocess-behavior",
+        "completed",
+    )
     assert [r["state"] for r in _backfill_runs(env, 2)] == ["success", "success"]
     with psycopg.connect(warehouse, autocommit=True) as conn:
-        assert fetch(conn, "select fiscal_year, financials_as_of_date, synced_at "
-                           "from apac_planning_goals where fiscal_year < 2026 order by fiscal_year") == goals
-        assert fetch(conn, "select fiscal_year, count(*) as n, max(synced_at) as at "
-                           "from account_plan_financials where fiscal_year < 2026 group by 1 order by 1") == clients
+        assert (
+            fetch(
+                conn,
+                "select fiscal_year, financials_as_of_date, synced_at "
+                "from apac_planning_goals where fiscal_year < 2026 order by fiscal_year",
+            )
+            == goals
+        )
+        assert (
+            fetch(
+                conn,
+                "select fiscal_year, count(*) as n, max(synced_at) as at "
+                "from account_plan_financials where fiscal_year < 2026 group by 1 order by 1",
+            )
+            == clients
+        )

@@ -1,6 +1,6 @@
 """planning_financials_sync run whole by stock Airflow (dag.test) against real PostgreSQL."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
@@ -11,8 +11,12 @@ from tests.integration.dagrun import run_dag, task_states, xcom_value
 
 pytestmark = pytest.mark.integration
 DAG_ID = "planning_financials_sync"
-TARGETS = ("account_plan_financials", "territory_strategy_financials", "business_unit_planning",
-           "apac_planning_goals")
+TARGETS = (
+    "account_plan_financials",
+    "territory_strategy_financials",
+    "business_unit_planning",
+    "apac_planning_goals",
+)
 
 
 @pytest.fixture
@@ -48,7 +52,10 @@ def test_run_publishes_every_level_and_a_second_run_changes_nothing(seeded):
     assert snapshot(seeded) == before  # same values, same synced_at
     again = xcom_value(second, "report_summary")["tables"]
     assert all(c["unchanged"] == c["staged"] and c["updated"] == 0 for c in again.values())
-    assert fetch(seeded, "select count(*) as n from finsync_stage.account_plan_financials")[0]["n"] == 0
+    assert (
+        fetch(seeded, "select count(*) as n from finsync_stage.account_plan_financials")[0]["n"]
+        == 0
+    )
 
 
 def test_dry_run_reports_and_writes_nothing(seeded):
@@ -64,8 +71,10 @@ def test_dry_run_reports_and_writes_nothing(seeded):
 def test_bad_rows_fail_fast_and_leave_the_targets_as_they_were(seeded):
     assert run_dag(DAG_ID, {"fiscal_year": 2026}).state == "success"
     before = snapshot(seeded)
-    seeded.execute("update burc_pipeline_deals set probability = 1.5 "
-                   "where deal_id = (select min(deal_id) from burc_pipeline_deals where fiscal_year = 2026)")
+    seeded.execute(
+        "update burc_pipeline_deals set probability = 1.5 "
+        "where deal_id = (select min(deal_id) from burc_pipeline_deals where fiscal_year = 2026)"
+    )
     seeded.execute("update burc_arr_tracking set arr = arr + 1")
     run = run_dag(DAG_ID, {"fiscal_year": 2026})
     states = task_states(run)
@@ -76,12 +85,14 @@ def test_bad_rows_fail_fast_and_leave_the_targets_as_they_were(seeded):
 
 def test_defaults_follow_the_logical_date_on_a_july_fiscal_calendar(seeded, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_FISCAL_YEAR_START_MONTH", "7")
-    run = run_dag(DAG_ID, {}, logical_date=datetime(2025, 9, 15, tzinfo=timezone.utc))
+    run = run_dag(DAG_ID, {}, logical_date=datetime(2025, 9, 15, tzinfo=UTC))
     assert run.state == "success", task_states(run)
     # 2025-09-15 lies in FY2026 (July 2025 - June 2026); as of the logical date.
     apac = fetch(seeded, "select fiscal_year, financials_as_of_date from apac_planning_goals")
     assert apac == [{"fiscal_year": 2026, "financials_as_of_date": date(2025, 9, 15)}]
-    run = run_dag(DAG_ID, {"fiscal_year": 2025}, logical_date=datetime(2025, 9, 16, tzinfo=timezone.utc))
+    run = run_dag(DAG_ID, {"fiscal_year": 2025}, logical_date=datetime(2025, 9, 16, tzinfo=UTC))
     assert run.state == "success"
-    row = fetch(seeded, "select financials_as_of_date from apac_planning_goals where fiscal_year = 2025")
+    row = fetch(
+        seeded, "select financials_as_of_date from apac_planning_goals where fiscal_year = 2025"
+    )
     assert row == [{"financials_as_of_date": date(2025, 6, 30)}]  # the last day of FY2025

@@ -54,7 +54,9 @@ def test_as_of_outside_the_year():
 
 @pytest.mark.parametrize("raw", ["0", "13", "July", "1.5"])
 def test_bad_start_month_is_a_clear_error(raw):
-    with pytest.raises(ValueError, match="fiscal_year_start_month must be a whole number from 1 to 12"):
+    with pytest.raises(
+        ValueError, match="fiscal_year_start_month must be a whole number from 1 to 12"
+    ):
         fiscal.parse_start_month(raw)
 
 

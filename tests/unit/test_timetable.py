@@ -2,8 +2,8 @@ from datetime import date, timedelta
 
 import pendulum
 import pytest
-
 from airflow.timetables.base import TimeRestriction
+
 from finsync.timetables import FiscalYearTimetable
 
 
@@ -13,10 +13,12 @@ def _utc(y, m, d):
 
 def _all(timetable, earliest, latest):
     infos, last = [], None
-    while (info := timetable.next_dagrun_info(
-        last_automated_data_interval=last,
-        restriction=TimeRestriction(earliest, latest, catchup=True),
-    )) is not None:
+    while (
+        info := timetable.next_dagrun_info(
+            last_automated_data_interval=last,
+            restriction=TimeRestriction(earliest, latest, catchup=True),
+        )
+    ) is not None:
         infos.append(info)
         last = info.data_interval
     return infos
@@ -25,13 +27,21 @@ def _all(timetable, earliest, latest):
 def test_backfill_makes_one_run_per_fiscal_year_calendar(monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_FISCAL_YEAR_START_MONTH", "1")
     infos = _all(FiscalYearTimetable(), _utc(2023, 1, 1), _utc(2025, 12, 31))
-    assert [i.logical_date.date() for i in infos] == [date(2023, 12, 31), date(2024, 12, 31), date(2025, 12, 31)]
+    assert [i.logical_date.date() for i in infos] == [
+        date(2023, 12, 31),
+        date(2024, 12, 31),
+        date(2025, 12, 31),
+    ]
 
 
 def test_backfill_makes_one_run_per_fiscal_year_july(monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_FISCAL_YEAR_START_MONTH", "7")
     infos = _all(FiscalYearTimetable(), _utc(2022, 7, 1), _utc(2025, 6, 30))
-    assert [i.logical_date.date() for i in infos] == [date(2023, 6, 30), date(2024, 6, 30), date(2025, 6, 30)]
+    assert [i.logical_date.date() for i in infos] == [
+        date(2023, 6, 30),
+        date(2024, 6, 30),
+        date(2025, 6, 30),
+    ]
 
 
 def test_schedule_without_catchup_is_daily():
@@ -41,7 +51,9 @@ def test_schedule_without_catchup_is_daily():
     yesterday = pendulum.now("UTC").date() - timedelta(days=1)
     assert first.logical_date.date() == yesterday
     assert first.data_interval.end - first.data_interval.start == timedelta(days=1)
-    second = timetable.next_dagrun_info(last_automated_data_interval=first.data_interval, restriction=restriction)
+    second = timetable.next_dagrun_info(
+        last_automated_data_interval=first.data_interval, restriction=restriction
+    )
     assert second.logical_date.date() == yesterday + timedelta(days=1)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -78,7 +78,9 @@ def resolve_run(
 
 def require_tables(conn: psycopg.Connection, tables: Sequence[str]) -> None:
     missing = [
-        t for t in tables if conn.execute("select to_regclass(%s)", (f"public.{t}",)).fetchone()[0] is None
+        t
+        for t in tables
+        if conn.execute("select to_regclass(%s)", (f"public.{t}",)).fetchone()[0] is None
     ]
     if missing:
         raise SourceDataError(
@@ -91,7 +93,9 @@ def check_sources(conn: psycopg.Connection, area: str, run: PlanningRun) -> None
     """Run include/sql/<area>/00_check_sources.sql; raise naming every broken rule."""
     started = time.perf_counter()
     rows = conn.execute(sql.load(area, "00_check_sources.sql"), run.sql_params()).fetchall()
-    log.info("checked source rows in %.2f s: %d rule(s) broken", time.perf_counter() - started, len(rows))
+    log.info(
+        "checked source rows in %.2f s: %d rule(s) broken", time.perf_counter() - started, len(rows)
+    )
     if rows:
         lines = [
             f"  - {table}: {count} row(s) break '{rule}', e.g. {'; '.join(examples)}"
@@ -103,15 +107,23 @@ def check_sources(conn: psycopg.Connection, area: str, run: PlanningRun) -> None
         )
 
 
-def stage(conn: psycopg.Connection, area: str, sql_file: str, stage_table: str, run: PlanningRun) -> int:
-    """Compute one level into finsync_stage.<stage_table> for this run (replacing a retry's rows)."""
+def stage(
+    conn: psycopg.Connection, area: str, sql_file: str, stage_table: str, run: PlanningRun
+) -> int:
+    """Compute one level into finsync_stage.<stage_table> for this run (replaces a retry's rows)."""
     started = time.perf_counter()
     table = psql.Identifier("finsync_stage", stage_table)
     with conn.transaction():
         conn.execute(psql.SQL("delete from {} where run_id = %s").format(table), (run.run_id,))
         rows = conn.execute(sql.load(area, sql_file), run.sql_params()).rowcount
     conn.execute(psql.SQL("analyze {}").format(table))
-    log.info("%s: staged %d row(s) into %s in %.2f s", sql_file, rows, stage_table, time.perf_counter() - started)
+    log.info(
+        "%s: staged %d row(s) into %s in %.2f s",
+        sql_file,
+        rows,
+        stage_table,
+        time.perf_counter() - started,
+    )
     return rows
 
 
@@ -124,6 +136,88 @@ def fetch_frame(conn: psycopg.Connection, query: psql.Composable | str, params: 
         columns = [d.name for d in cur.description]
         frame = pd.DataFrame(cur.fetchall(), columns=columns)
     return frame
+
+
+def reconciliation_query(
+    lower, upper, columns: Sequence[str], lower_sums: Mapping[str, str] | None = None
+) -> psql.Composed:
+    """Rows (key, column, expected, actual) comparing a level with the sum of the level below.
+
+    `lower`/`upper` are levels (`.stage_table`, `.key`, `.parent_key`; key None = the region);
+    `columns` are the additive columns both levels carry; `lower_sums` gives, per column, the
+    SQL expression a lower row contributes instead of the column itself (e.g. "1" for a count
+    of rows). Expressions come from code, never from data.
+    """
+    lower_sums = lower_sums or {}
+    lower_table = psql.Identifier("finsync_stage", lower.stage_table)
+    upper_table = psql.Identifier("finsync_stage", upper.stage_table)
+    group = psql.Identifier(upper.parent_key) if upper.parent_key else psql.SQL("'APAC'")
+    upper_key = psql.Identifier(upper.key) if upper.key else psql.SQL("'APAC'")
+    sums = []
+    for column in columns:
+        if column in lower_sums:
+            expression = psql.SQL(f"sum({lower_sums[column]})")
+            sums.append(expression + psql.SQL(" as ") + psql.Identifier(column))
+        else:
+            sums.append(psql.SQL("sum({c}) as {c}").format(c=psql.Identifier(column)))
+    values = psql.SQL(", ").join(
+        psql.SQL("({name}, l.{c}::numeric, u.{c}::numeric)").format(
+            name=psql.Literal(c), c=psql.Identifier(c)
+        )
+        for c in columns
+    )
+    return psql.SQL(
+        """
+        with
+        lower_sums as (
+            select {group} as key, {sums} from {lower_table} where run_id = %(run_id)s group by 1
+        ),
+        upper_rows as (select {upper_key} as key, * from {upper_table} where run_id = %(run_id)s)
+        select
+            coalesce(u.key, l.key) as key,
+            x.column_name,
+            x.expected,
+            x.actual,
+            u.key is not null as present,
+            coalesce(x.expected, 0) - coalesce(x.actual, 0) as difference
+        from upper_rows as u
+        full join lower_sums as l on l.key = u.key
+        cross join lateral (values {values}) as x (column_name, expected, actual)
+        """
+    ).format(
+        group=group,
+        sums=psql.SQL(", ").join(sums),
+        lower_table=lower_table,
+        upper_key=upper_key,
+        upper_table=upper_table,
+        values=values,
+    )
+
+
+def reconcile(
+    conn: psycopg.Connection,
+    lower,
+    upper,
+    columns: Sequence[str],
+    params: dict,
+    lower_sums: Mapping[str, str] | None = None,
+) -> list:
+    """The gate's reconciliation of one level with the level below: every additive column
+    equals the sum below, exactly, and every group below has its row above (GateFailures)."""
+    from finsync.gate import Check
+    from finsync.gate import run as run_gate
+
+    recon = fetch_frame(conn, reconciliation_query(lower, upper, columns, lower_sums), params)
+    recon["difference"] = recon["difference"].astype(float)
+    return run_gate(
+        f"{upper.name}_reconciles_with_{lower.name}",
+        recon,
+        [
+            Check("between", "difference", {"min_value": 0, "max_value": 0}),
+            Check("in_set", "present", {"value_set": [True]}),
+        ],
+        ["key", "column_name", "expected", "actual"],
+    )
 
 
 def publish(
@@ -149,7 +243,12 @@ def publish(
     for table, counts in results.items():
         log.info(
             "%s %s: %d inserted, %d updated, %d unchanged, %d deleted",
-            verb, table, counts.inserted, counts.updated, counts.unchanged, counts.deleted,
+            verb,
+            table,
+            counts.inserted,
+            counts.updated,
+            counts.unchanged,
+            counts.deleted,
         )
     log.info("publish took %.2f s", time.perf_counter() - started)
     return {table: counts.as_dict() for table, counts in results.items()}
@@ -159,7 +258,9 @@ def cleanup(conn: psycopg.Connection, stage_tables: Sequence[str], run_id: str) 
     with conn.transaction():
         for table in stage_tables:
             conn.execute(
-                psql.SQL("delete from {} where run_id = %s").format(psql.Identifier("finsync_stage", table)),
+                psql.SQL("delete from {} where run_id = %s").format(
+                    psql.Identifier("finsync_stage", table)
+                ),
                 (run_id,),
             )
 
@@ -172,7 +273,9 @@ def format_summary(title: str, summary: dict) -> str:
     lines.append("")
     lines.append(f"{'table':<34}{'inserted':>10}{'updated':>10}{'unchanged':>11}{'deleted':>9}")
     for table, c in summary.get("tables", {}).items():
-        lines.append(f"{table:<34}{c['inserted']:>10}{c['updated']:>10}{c['unchanged']:>11}{c['deleted']:>9}")
+        lines.append(
+            f"{table:<34}{c['inserted']:>10}{c['updated']:>10}{c['unchanged']:>11}{c['deleted']:>9}"
+        )
     lines.append("")
     for key, value in summary.get("metrics", {}).items():
         lines.append(f"{key:<28}{value}")

@@ -44,14 +44,19 @@ class PlanningSync:
 def start(sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun) -> None:
     log.info(
         "%s for fiscal year %s as of %s (fiscal year starts in month %s)%s",
-        sync.name, run.fiscal_year, run.as_of_date, run.start_month,
+        sync.name,
+        run.fiscal_year,
+        run.as_of_date,
+        run.start_month,
         ", DRY RUN: nothing will be written to the targets" if run.dry_run else "",
     )
     common.cleanup(conn, sync.stage_tables, run.run_id)
     sync.check(conn, run)
 
 
-def stage_level(sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun, level_name: str) -> int:
+def stage_level(
+    sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun, level_name: str
+) -> int:
     level = sync.level(level_name)
     return common.stage(conn, sync.area, level.sql_file, level.stage_table, run)
 
@@ -73,7 +78,7 @@ def finish(sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun, table
         "as_of_date": run.as_of_date.isoformat(),
         "dry_run": run.dry_run,
         "duration_s": round(time.time() - run.started_at, 2),
-        "tables": tables,
+        "tables": {t.table: tables[t.table] for t in sync.targets if t.table in tables},
         "metrics": metrics,
         "notes": notes,
     }
@@ -117,4 +122,18 @@ def financials() -> PlanningSync:
         check=f.check,
         validate=f.validate,
         summarize=f.summary_metrics,
+    )
+
+
+def compliance() -> PlanningSync:
+    from finsync.planning import compliance as c
+
+    return PlanningSync(
+        name="planning_compliance_sync",
+        area=c.AREA,
+        levels=c.LEVELS,
+        targets=c.TARGETS,
+        check=c.check,
+        validate=c.validate,
+        summarize=c.summary_metrics,
     )

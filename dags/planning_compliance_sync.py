@@ -1,0 +1,161 @@
+"""
+### Planning compliance sync
+
+Per client and event type: did the engagement the client's segmentation tier requires (QBRs,
+executive reviews, health checks ...) happen in the fiscal year? Rolled up **client →
+territory → business unit → APAC** as set-based SQL (`include/sql/planning_compliance/`),
+gated by Great Expectations and published in one transaction.
+
+**Params**: `fiscal_year` (default: the fiscal year holding the logical date), `as_of_date`
+(`YYYY-MM-DD`, default: the earlier of the logical date and the year's last day; the tier in
+force on that day counts), `dry_run`.
+
+**Reads**: `clients`, `client_segmentation`, `segmentation_tiers`, `segmentation_event_types`,
+`tier_event_requirements`, `segmentation_events`, `segmentation_event_compliance`,
+`account_plans`, `territory_strategies`, `planning_kpi_targets` and the hierarchy maps.
+
+**Writes**: `account_plan_event_requirements`, `territory_compliance_summary` and the
+compliance columns of `business_unit_planning` and `apac_planning_goals` (the financials sync
+owns the others). Unchanged rows are not touched. Definitions: `docs/compliance.md`.
+
+**Schedule**: daily for the current fiscal year. `airflow backfill create` over a date range
+makes one run per fiscal year (its last day).
+
+**When it fails** (triage):
+- `check_sources` failed: the message names the table, the broken rule and example rows
+  (two tier rows starting the same day for one client, a requirement for a tier or event type
+  that does not exist, an event status outside completed/scheduled/cancelled, a duplicate
+  event_id). Fix the source rows and re-run. Nothing was written.
+- `validate_staged` failed: a Great Expectations gate caught staged figures that do not
+  reconcile or are out of range; the message names the expectation and rows. Nothing was
+  written; report it with the message.
+- Warnings (not failures) are in the `report_summary` log and XCom: clients without a tier,
+  events of an event type no tier requires, adjustments taking a count below zero, clients
+  rolled up to *Unassigned*. Fix the sources when they are not intended.
+- Connection errors are retried with exponential back-off; check the `finsync_warehouse`
+  connection if they persist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from finsync.timetables import FiscalYearTimetable
+
+WRITES = (
+    "account_plan_event_requirements",
+    "territory_compliance_summary",
+    "business_unit_planning",
+    "apac_planning_goals",
+)
+
+
+def _sync():
+    from finsync.planning.sync import compliance
+
+    return compliance()
+
+
+def _steps():
+    """finsync's task steps, imported when a task runs (keeps DAG parsing fast)."""
+    from finsync import airflow_tasks
+
+    return airflow_tasks
+
+
+@dag(
+    dag_id="planning_compliance_sync",
+    schedule=FiscalYearTimetable(),
+    start_date=datetime(2020, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["finsync", "planning", "compliance"],
+    doc_md=__doc__,
+    default_args={
+        "owner": "finsync",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    },
+    params={
+        "fiscal_year": Param(
+            None,
+            type=["null", "integer"],
+            minimum=2000,
+            maximum=2100,
+            description="Fiscal year to compute; empty = the one holding the logical date",
+        ),
+        "as_of_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="As-of date YYYY-MM-DD (the tier in force that day "
+            "counts); empty = min(logical date, year end)",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="Compute and gate everything, report the changes, write nothing",
+        ),
+    },
+)
+def planning_compliance_sync():
+    @task
+    def check_sources() -> dict:
+        return _steps().start_run(_sync(), get_current_context())
+
+    @task
+    def stage_client_requirements(run: dict) -> int:
+        return _steps().stage_level(_sync(), "client", run)
+
+    @task
+    def rollup_territory(run: dict) -> int:
+        return _steps().stage_level(_sync(), "territory", run)
+
+    @task
+    def rollup_business_unit(run: dict) -> int:
+        return _steps().stage_level(_sync(), "business_unit", run)
+
+    @task
+    def rollup_apac(run: dict) -> int:
+        return _steps().stage_level(_sync(), "apac", run)
+
+    @task
+    def validate_staged(run: dict) -> dict:
+        return _steps().validate_staged(_sync(), run)
+
+    @task
+    def publish_compliance(run: dict) -> dict:
+        return _steps().publish(_sync(), run)
+
+    @task
+    def report_summary(run: dict, tables: dict) -> dict:
+        return _steps().report_summary(_sync(), run, tables)
+
+    @task(outlets=[Asset(f"finsync_warehouse.public.{table}") for table in WRITES])
+    def announce_assets(run: dict) -> None:
+        _steps().announce_assets(run)
+
+    @task(trigger_rule="all_done", retries=0)
+    def cleanup_staging(run: dict | None = None) -> None:
+        _steps().cleanup_staging(_sync(), run, get_current_context()["run_id"])
+
+    run = check_sources()
+    tables = publish_compliance(run)
+    (
+        stage_client_requirements(run)
+        >> rollup_territory(run)
+        >> rollup_business_unit(run)
+        >> rollup_apac(run)
+        >> validate_staged(run)
+        >> tables
+    )
+    summary = report_summary(run, tables)
+    summary >> announce_assets(run)
+    summary >> cleanup_staging(run)
+
+
+planning_compliance_sync()
