@@ -29,6 +29,7 @@ ui: setup
 
 bench: setup
 	$(VENV)/bin/python bench/planning_financials
+	$(VENV)/bin/python bench/planning_compliance
 
 clean:
 	-$(VENV)/bin/finsync db stop

@@ -140,8 +140,9 @@ def planning_compliance_sync():
         _steps().announce_assets(run)
 
     @task(trigger_rule="all_done", retries=0)
-    def cleanup_staging(run: dict | None = None) -> None:
-        _steps().cleanup_staging(_sync(), run, get_current_context()["run_id"])
+    def cleanup_staging() -> None:
+        # Runs whatever happened upstream; staging rows are keyed by the Airflow run id.
+        _steps().cleanup_staging(_sync(), get_current_context()["run_id"])
 
     run = check_sources()
     tables = publish_compliance(run)
@@ -155,7 +156,7 @@ def planning_compliance_sync():
     )
     summary = report_summary(run, tables)
     summary >> announce_assets(run)
-    summary >> cleanup_staging(run)
+    summary >> cleanup_staging()
 
 
 planning_compliance_sync()

@@ -81,8 +81,8 @@ def announce_assets(run_data: dict) -> None:
         raise AirflowSkipException("dry run: no asset events")
 
 
-def cleanup_staging(sync, run_data: dict | None, run_id: str) -> None:
+def cleanup_staging(sync, run_id: str) -> None:
     from finsync.planning.common import cleanup
 
     with connect() as conn:
-        cleanup(conn, sync.stage_tables, run_data["run_id"] if run_data else run_id)
+        cleanup(conn, sync.stage_tables, run_id)

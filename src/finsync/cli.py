@@ -246,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--fiscal-year", type=int, default=None, help="year to sync (default: last seeded)"
     )
-    run.add_argument("--dags", nargs="+", default=["planning_financials_sync"])
+    run.add_argument(
+        "--dags", nargs="+", default=["planning_financials_sync", "planning_compliance_sync"]
+    )
     run.set_defaults(func=cmd_demo_run)
 
     planning = sub.add_parser("planning", help="run a planning sync in this process (no Airflow)")
