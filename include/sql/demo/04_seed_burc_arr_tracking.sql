@@ -22,7 +22,7 @@ clients_src as (
     from clients
 ),
 
-client_model as (
+client_model as materialized (
     select
         c.client_id,
         case c.segment
@@ -49,37 +49,47 @@ client_model as (
     ) as u
 ),
 
-months as (
+years as (
     select
         p.first_year + y.year_offset as fiscal_year,
-        m.fiscal_month,
-        12 * y.year_offset + m.fiscal_month - 1 as month_index,
-        12 * y.year_offset as year_first_month_index
+        12 * y.year_offset as first_month_index
     from params as p
     cross join lateral generate_series(0, p.year_count - 1) as y (year_offset)
-    cross join generate_series(1, 12) as m (fiscal_month)
 ),
 
 client_months as (
     select
+        y.fiscal_year,
         cm.client_id,
-        m.fiscal_year,
-        m.fiscal_month,
-        m.month_index >= coalesce(cm.churn_month_index, 1e9) as is_churned,
-        m.year_first_month_index >= coalesce(cm.churn_month_index, 1e9) as is_churned_before_year,
+        cm.fiscal_month,
+        y.first_month_index + cm.fiscal_month - 1
+        >= coalesce(cm.churn_month_index, 1e9) as is_churned,
+        y.first_month_index >= coalesce(cm.churn_month_index, 1e9) as is_churned_before_year,
+        -- whole cents in float8, then numeric: cheaper than casting each float8 to numeric
         round(
-            (
-                cm.base_arr
-                * power(1 + cm.growth_rate, floor((m.month_index + cm.phase) / 3) / 4)
-            )::numeric,
-            2
-        ) as arr_without_churn,
+            100 * cm.base_arr * power(
+                1 + cm.growth_rate,
+                floor((y.first_month_index + cm.fiscal_month - 1 + cm.phase) / 3) / 4
+            )
+        )::bigint * 0.01 as arr_without_churn,
         1.05 + 0.10 * finsync_demo_rand(
-            'target_uplift:' || cm.client_id || ':' || m.fiscal_year, p.seed
+            'target_uplift:' || cm.client_id || ':' || y.fiscal_year, p.seed
         ) as target_uplift
-    from client_model as cm
-    cross join months as m
+    from years as y
     cross join params as p
+    -- lateral on the year (offset 0 keeps it a separate step) with the months generated per
+    -- client: rows come out year by year and client by client, the order of the table's
+    -- (fiscal_year, client_id) index, which keeps inserting into it cheap
+    cross join lateral (
+        select
+            c.*,
+            generate_series(1, 12) as fiscal_month
+        from client_model as c
+        where y.fiscal_year is not null
+        offset 0
+    ) as cm
+    -- offset 0: compute each month's ARR once, not once per use below
+    offset 0
 )
 
 insert into burc_arr_tracking (client_id, fiscal_year, fiscal_month, arr, target_arr)
@@ -90,6 +100,6 @@ select
     case when is_churned then 0 else arr_without_churn end,
     case
         when is_churned_before_year then 0
-        else round(arr_without_churn * target_uplift::numeric, 2)
+        else round(100 * arr_without_churn::float8 * target_uplift)::bigint * 0.01
     end
 from client_months;

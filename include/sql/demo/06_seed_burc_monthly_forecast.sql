@@ -3,7 +3,8 @@
 -- - runrate: every client-month, 0.97 to 1.03 of monthly ARR (0 once the client has churned);
 -- - business_case: 0.2 of client-months with ARR, 0.02 to 0.15 of monthly ARR;
 -- - pipeline: 0.2 of client-months with ARR, 0.05 to 0.30 of monthly ARR.
--- Two hashes per client-month give the 16-bit uniform draws (bit slices).
+-- One text hash per client-month, and a second one derived from it, give the 16-bit uniform
+-- draws (bit slices).
 with params as (
     select %(seed)s::bigint as seed
 ),
@@ -19,20 +20,28 @@ arr_src as (
 
 draws as (
     select
-        a.client_id,
-        a.fiscal_year,
-        a.fiscal_month,
-        a.arr::float8 / 12 as monthly_arr,
-        hashtextextended(
-            'forecast_presence:' || a.client_id || ':' || a.fiscal_year || ':' || a.fiscal_month,
-            p.seed
-        ) as presence_hash,
-        hashtextextended(
-            'forecast_amount:' || a.client_id || ':' || a.fiscal_year || ':' || a.fiscal_month,
-            p.seed
-        ) as amount_hash
-    from arr_src as a
-    cross join params as p
+        h.client_id,
+        h.fiscal_year,
+        h.fiscal_month,
+        h.monthly_arr,
+        h.presence_hash,
+        hashint8extended(h.presence_hash, h.seed) as amount_hash
+    from (
+        select
+            a.client_id,
+            a.fiscal_year,
+            a.fiscal_month,
+            p.seed,
+            a.arr::float8 / 12 as monthly_arr,
+            hashtextextended(
+                'forecast:' || a.client_id || ':' || a.fiscal_year || ':' || a.fiscal_month, p.seed
+            ) as presence_hash
+        from arr_src as a
+        cross join params as p
+        offset 0
+    ) as h
+    -- offset 0: compute the hashes once per client-month, not once per use below
+    offset 0
 ),
 
 forecast_lines as (
@@ -62,7 +71,8 @@ select
     fiscal_year,
     fiscal_month,
     category,
-    round(amount::numeric, 2)
+    -- whole cents in float8, then numeric: cheaper than casting each float8 to numeric
+    round(100 * amount)::bigint * 0.01
 from forecast_lines
 where
     category = 'runrate'

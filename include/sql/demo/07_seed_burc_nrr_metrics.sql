@@ -13,8 +13,8 @@ with params as (
     select
         %(seed)s::bigint as seed,
         %(first_year)s::int as first_year,
-        %(last_year)s::int - %(first_year)s::int + 1 as year_count,
-        %(start_month)s::int as start_month
+        %(start_month)s::int as start_month,
+        %(last_year)s::int - %(first_year)s::int + 1 as year_count
 ),
 
 clients_src as (
@@ -27,7 +27,7 @@ clients_src as (
 ),
 
 -- same client model as 04_seed_burc_arr_tracking.sql
-client_model as (
+client_model as materialized (
     select
         c.client_id,
         c.customer_since,
@@ -75,25 +75,31 @@ client_years as (
         cm.customer_since >= y.year_start as is_not_yet_customer,
         coalesce(cm.churn_month_index <= y.opening_month_index, false) as is_churned_before,
         coalesce(cm.churn_month_index <= y.closing_month_index, false) as is_churned_by_end,
+        -- whole cents in float8, then numeric, exactly as in 04_seed_burc_arr_tracking.sql
         round(
-            (
-                cm.base_arr
-                * power(1 + cm.growth_rate, floor((y.opening_month_index + cm.phase) / 3) / 4)
-            )::numeric,
-            2
-        ) as opening_arr,
+            100 * cm.base_arr * power(
+                1 + cm.growth_rate, floor((y.opening_month_index + cm.phase) / 3) / 4
+            )
+        )::bigint * 0.01 as opening_arr,
         round(
-            (
-                cm.base_arr
-                * power(1 + cm.growth_rate, floor((y.closing_month_index + cm.phase) / 3) / 4)
-            )::numeric,
-            2
-        ) as closing_arr,
+            100 * cm.base_arr * power(
+                1 + cm.growth_rate, floor((y.closing_month_index + cm.phase) / 3) / 4
+            )
+        )::bigint * 0.01 as closing_arr,
         finsync_demo_rand('nrr_churn_within:' || cm.client_id || ':' || y.fiscal_year, p.seed)
             as u_churn_within
-    from client_model as cm
-    cross join years as y
+    from years as y
     cross join params as p
+    -- lateral on the year (offset 0 keeps it a separate step): rows come out year by year
+    -- and client by client, the order of the table's (fiscal_year, client_id) index
+    cross join lateral (
+        select c.*
+        from client_model as c
+        where y.fiscal_year is not null
+        offset 0
+    ) as cm
+    -- offset 0: compute each ARR once, not once per use below
+    offset 0
 ),
 
 bridges as (
@@ -110,7 +116,7 @@ bridges as (
             else 'bridge'
         end as bridge_kind,
         closing_arr - opening_arr as net_change,
-        round(opening_arr * (0.04 * u_churn_within)::numeric, 2) as churn_within
+        round(100 * opening_arr::float8 * 0.04 * u_churn_within)::bigint * 0.01 as churn_within
     from client_years
 )
 

@@ -9,7 +9,8 @@
 -- - a closed deal has stage 'Closed' and is won (probability 1, chance 0.6) or lost
 --   (probability 0); an open deal is in Qualify (probability 0.10-0.30), Propose
 --   (0.30-0.60) or Negotiate (0.60-0.90).
--- Two hashes per deal give eight 16-bit uniform draws (bit slices).
+-- One text hash per deal, and a second one derived from it, give eight 16-bit uniform draws
+-- (bit slices).
 with params as (
     select
         %(seed)s::bigint as seed,
@@ -32,22 +33,32 @@ opening_arr as (
 
 slots as (
     select
-        a.client_id,
-        a.fiscal_year,
-        a.arr::float8 as arr,
-        s.slot,
-        s.take_share,
-        p.demo_today,
-        make_date(
-            a.fiscal_year - case when p.start_month > 1 then 1 else 0 end, p.start_month, 1
-        ) as year_start,
-        hashtextextended('deal_a:' || a.client_id || ':' || a.fiscal_year || ':' || s.slot, p.seed)
-            as hash_a,
-        hashtextextended('deal_b:' || a.client_id || ':' || a.fiscal_year || ':' || s.slot, p.seed)
-            as hash_b
-    from opening_arr as a
-    cross join params as p
-    cross join (values (1, 0.85::float8), (2, 0.65), (3, 0.35), (4, 0.15)) as s (slot, take_share)
+        h.*,
+        hashint8extended(h.hash_a, h.seed) as hash_b
+    from (
+        select
+            a.client_id,
+            a.fiscal_year,
+            a.arr::float8 as arr,
+            s.slot,
+            s.take_share,
+            p.seed,
+            p.demo_today,
+            make_date(
+                a.fiscal_year - case when p.start_month > 1 then 1 else 0 end, p.start_month, 1
+            ) as year_start,
+            hashtextextended(
+                'deal:' || a.client_id || ':' || a.fiscal_year || ':' || s.slot, p.seed
+            ) as hash_a
+        from opening_arr as a
+        cross join params as p
+        cross join (
+            values (1, 0.85::float8), (2, 0.65), (3, 0.35), (4, 0.15)
+        ) as s (slot, take_share)
+        offset 0
+    ) as h
+    -- offset 0: compute the hashes once per deal slot, not once per use below
+    offset 0
 ),
 
 draws as (
@@ -141,16 +152,15 @@ select
         else round((0.60 + 0.30 * (u_probability - 0.75) / 0.25)::numeric, 2)
     end,
     greatest(
+        -- whole hundreds in float8, then numeric: cheaper than casting each float8 to numeric
         round(
-            (
-                arr * case deal_type
-                    when 'expansion' then 0.05 + 0.30 * u_value
-                    when 'renewal' then 0.90 + 0.25 * u_value
-                    else 0.20 + 0.60 * u_value
-                end
-            )::numeric,
-            -2
-        ),
+            arr * case deal_type
+                when 'expansion' then 0.05 + 0.30 * u_value
+                when 'renewal' then 0.90 + 0.25 * u_value
+                else 0.20 + 0.60 * u_value
+            end
+            / 100
+        )::bigint * 100.00,
         100
     ),
     expected_close_date,

@@ -56,6 +56,7 @@ first_tiers as (
     select
         client_id,
         cse_name,
+        u_change_way,
         customer_since
         + floor(u_from * (first_year_start - customer_since))::int as effective_from,
         case segment
@@ -68,8 +69,7 @@ first_tiers as (
         -- the change falls between 30 days after the first seeded year starts and 30 days
         -- before the last one ends
         first_year_start + 30
-        + floor(u_change_date * (last_year_end - first_year_start - 60))::int as change_date,
-        u_change_way
+        + floor(u_change_date * (last_year_end - first_year_start - 60))::int as change_date
     from draws
 ),
 

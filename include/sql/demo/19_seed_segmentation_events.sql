@@ -1,9 +1,9 @@
 -- Demo engagement events, about 20 per client over three fiscal years. Rules:
 -- - per client, seeded year and event type the number of events follows the requirement of
---   the tier in force at mid-year: required x the client's diligence (0.85 to 1.85), rounded
---   up or down at random; a type its tier does not require gets one event with chance 0.1;
+--   the tier in force at mid-year: required x the client's diligence (0.60 to 1.25), rounded
+--   up or down at random; a type its tier does not require gets one event with chance 0.10;
 -- - a type's events are spread through the year (one per equal slice of it), and a year's
---   first and last day are used now and then (chance 0.03 for the first and last event);
+--   first and last day are used now and then (chance 0.005 for the first and last event);
 -- - the demo's "today" is the middle of the last seeded year: events after it are
 --   'scheduled' (0.9) or 'cancelled'; earlier ones 'completed' (0.88), 'cancelled' (0.10)
 --   or still 'scheduled' (0.02);
@@ -76,10 +76,17 @@ client_years as (
         c.client_id,
         y.fiscal_year,
         y.year_start,
-        (y.year_start + interval '1 year')::date - y.year_start as year_days,
-        s.tier_id
-    from clients_src as c
-    cross join years as y
+        s.tier_id,
+        (y.year_start + interval '1 year')::date - y.year_start as year_days
+    from years as y
+    -- lateral on the year (offset 0 keeps it a separate step): rows come out year by year
+    -- and client by client, the order of event_id, which keeps its index cheap to fill
+    cross join lateral (
+        select cs.client_id
+        from clients_src as cs
+        where y.fiscal_year is not null
+        offset 0
+    ) as c
     left join segmentation_src as s
         on
             c.client_id = s.client_id
@@ -116,11 +123,13 @@ counted as (
         event_type_id,
         case
             when required_count > 0
-                then floor(required_count * (0.85 + u_diligence) + u_count)::int
-            when u_count < 0.1 then 1
+                then floor(required_count * (0.60 + 0.65 * u_diligence) + u_count)::int
+            when u_count < 0.10 then 1
             else 0
         end as event_count
     from planned
+    -- offset 0: draw each count once, not once per event below
+    offset 0
 ),
 
 events as (
@@ -140,6 +149,8 @@ events as (
     from counted as c
     cross join params as p
     cross join lateral generate_series(1, c.event_count) as e (event_no)
+    -- offset 0: compute the hash once per event, not once per use below
+    offset 0
 ),
 
 dated as (
@@ -150,9 +161,9 @@ dated as (
         event_no,
         ((event_hash >> 32) & 65535)::float8 / 65536 as u_status,
         case
-            -- 1966 / 65536 is a chance of 0.03
-            when event_no = 1 and ((event_hash >> 16) & 65535) < 1966 then year_start
-            when event_no = event_count and ((event_hash >> 48) & 65535) < 1966
+            -- 328 / 65536 is a chance of 0.005
+            when event_no = 1 and ((event_hash >> 16) & 65535) < 328 then year_start
+            when event_no = event_count and ((event_hash >> 48) & 65535) < 328
                 then year_start + year_days - 1
             else
                 year_start
@@ -167,7 +178,7 @@ dated as (
 insert into segmentation_events (event_id, client_id, event_type_id, event_date, status)
 select
     'EV-' || d.fiscal_year || '-' || substr(d.client_id, 2) || '-' || d.event_type_id
-    || '-' || d.event_no,
+    || '-' || lpad(d.event_no::text, 2, '0'),
     d.client_id,
     d.event_type_id,
     d.event_date,
