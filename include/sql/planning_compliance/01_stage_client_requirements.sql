@@ -40,20 +40,18 @@ adjustment_rows as (
     where fiscal_year = %(fiscal_year)s
 ),
 
+-- Where each client rolls up (unmapped CSEs and territories: 'Unassigned'), migration 007.
 hierarchy as (
-    -- Rule: a client whose CSE or territory has no mapping rolls up to territory and
-    -- business unit 'Unassigned'; it is still counted at every level.
     select
         c.client_id,
         c.client_name,
         c.cse_name,
-        coalesce(t.territory, 'Unassigned') as territory,
-        coalesce(t.business_unit, 'Unassigned') as business_unit,
-        coalesce(t.region, 'APAC') as region,
-        t.territory is null as is_unassigned
+        h.territory,
+        h.business_unit,
+        h.region,
+        h.is_unassigned
     from source_clients as c
-    left join cse_territory_map as m on m.cse_name = c.cse_name
-    left join territory_bu_map as t on t.territory = m.territory
+    inner join finsync_client_hierarchy as h on h.client_id = c.client_id
 ),
 
 tier_on_as_of_date as (

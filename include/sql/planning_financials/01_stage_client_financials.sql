@@ -59,18 +59,10 @@ active_contracts as (
     where status = 'active' and end_date >= %(as_of_date)s
 ),
 
+-- Where each client rolls up (unmapped CSEs and territories: 'Unassigned'), migration 007.
 hierarchy as (
-    -- Rule: a client whose CSE or territory has no mapping rolls up to territory and
-    -- business unit 'Unassigned'; it is still counted at every level.
-    select
-        c.client_id,
-        coalesce(t.territory, 'Unassigned') as territory,
-        coalesce(t.business_unit, 'Unassigned') as business_unit,
-        coalesce(t.region, 'APAC') as region,
-        t.territory is null as is_unassigned
-    from source_clients as c
-    left join cse_territory_map as m on m.cse_name = c.cse_name
-    left join territory_bu_map as t on t.territory = m.territory
+    select client_id, territory, business_unit, region, is_unassigned
+    from finsync_client_hierarchy
 ),
 
 arr_current as (

@@ -36,6 +36,7 @@ SOURCE_TABLES = (
     "clients",
     "cse_territory_map",
     "territory_bu_map",
+    "finsync_client_hierarchy",
     "segmentation_tiers",
     "client_segmentation",
     "segmentation_event_types",

@@ -26,6 +26,7 @@ SOURCE_TABLES = (
     "clients",
     "cse_territory_map",
     "territory_bu_map",
+    "finsync_client_hierarchy",
     "burc_client_revenue_detail",
     "burc_arr_tracking",
     "burc_nrr_metrics",
