@@ -154,6 +154,12 @@ def _print_summary(log_text: str) -> None:
     print(format_summary(title, summary))
 
 
+def cmd_analyze(args) -> int:
+    from finsync.budget.analyze import run_cli
+
+    return run_cli(args)
+
+
 def cmd_env(args) -> int:
     from finsync.airflow_env import airflow_env
 
@@ -260,6 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     prun.add_argument("--dry-run", action="store_true")
     prun.add_argument("--json", action="store_true", help="also print the summary as JSON")
     prun.set_defaults(func=cmd_planning_run)
+
+    analyze = sub.add_parser(
+        "analyze", help="what a budget file looks like and how its columns map (no database)"
+    )
+    analyze.add_argument("path")
+    analyze.add_argument("--json", action="store_true", help="print the contract's JSON")
+    analyze.add_argument("--sheet", default=None, help="the sheet to read (default: detected)")
+    analyze.add_argument("--header-row", type=int, default=None, help="1-based header row")
+    analyze.add_argument("--fiscal-year-start-month", type=int, default=1)
+    analyze.set_defaults(func=cmd_analyze)
 
     sub.add_parser(
         "env", help="print the Airflow environment for the embedded default"
