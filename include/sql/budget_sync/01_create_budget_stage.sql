@@ -1,0 +1,9 @@
+-- The file's normalised rows for this import, private to the transaction.
+create temporary table budget_stage (
+    department text not null,
+    sub_category text,
+    fiscal_period text not null,
+    budgeted_amount numeric(18, 2) not null,
+    currency text not null,
+    source_row int not null
+) on commit drop

@@ -1,0 +1,82 @@
+"""The data passed between the budget sync's steps (parse -> detect -> map -> normalise ->
+gate -> import). Plain dataclasses; pandas frames hold the cells as strings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The budget fields a file's columns are mapped to (budget-sync-contract.md).
+FIELDS = ("department", "sub_category", "fiscal_period", "budgeted_amount", "currency")
+REQUIRED_FIELDS = ("department", "fiscal_period", "budgeted_amount")
+FILE_TYPES = ("budget", "payroll", "expense", "invoice", "gl_actuals", "headcount", "unknown")
+
+
+class BudgetFileError(ValueError):
+    """The file cannot be used; the message says what is wrong and where (never cell values
+    of a file that looks like personal data)."""
+
+
+@dataclass
+class ParsedFile:
+    """A file's table as found: one column per header (names as written, de-duplicated),
+    every cell a string ('' for empty), `source_rows` the 1-based row numbers in the file
+    (or sheet) of each data row, totals and blank rows already dropped."""
+
+    frame: Any  # pandas.DataFrame of str
+    source_rows: list[int]
+    sheet: str | None
+    header_row: int  # 1-based
+    layout: str = "long"  # "long" or "wide"
+    period_columns: list[str] = field(default_factory=list)  # wide: the period columns in order
+    warnings: list[str] = field(default_factory=list)
+    file_format: str = "csv"  # csv, xlsx, xls
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+@dataclass
+class FileTypeGuess:
+    file_type: str  # one of FILE_TYPES
+    confidence: float  # 0..1
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FieldMatch:
+    column: str | None
+    confidence: float
+    alternatives: list[str] = field(default_factory=list)
+    explanation: str = ""
+
+
+@dataclass
+class ColumnMapping:
+    fields: dict[str, FieldMatch]
+
+    def columns(self) -> dict[str, str | None]:
+        return {name: match.column for name, match in self.fields.items()}
+
+    def as_json(self) -> dict[str, dict]:
+        return {
+            name: {
+                "column": m.column,
+                "confidence": round(m.confidence, 2),
+                "alternatives": m.alternatives,
+                "explanation": m.explanation,
+            }
+            for name, m in self.fields.items()
+        }
+
+
+@dataclass
+class RowError:
+    """One rejected cell or row: `row` is the 1-based row number in the file."""
+
+    row: int | None
+    column: str | None
+    value: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,222 @@
+"""The budget import on real PostgreSQL: diff-first writes, audit, soft delete and restore,
+the mass-deletion guard, customer isolation, concurrency and a kill -9 mid-import."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from decimal import Decimal as D
+
+import pandas as pd
+import psycopg
+import pytest
+
+from finsync.budget.importer import ImportCounts, MassDeletionError, import_budgets
+from tests.conftest import fetch
+
+pytestmark = pytest.mark.integration
+
+
+def rows(*items):
+    """(department, sub_category, period, amount[, currency]) tuples -> the import's frame."""
+    records = []
+    for n, item in enumerate(items, start=2):
+        dept, sub, period, amount, *cur = item
+        records.append(
+            dict(
+                department=dept,
+                sub_category=sub,
+                fiscal_period=period,
+                budgeted_amount=amount,
+                currency=cur[0] if cur else "AUD",
+                source_row=n,
+            )
+        )
+    return pd.DataFrame.from_records(records)
+
+
+BASE = rows(
+    ("Marketing", "Events", "FY2026-Q1", "1000.00"),
+    ("Marketing", None, "FY2026", "5000.00"),
+    ("IT", "Cloud", "FY2026-M01", "250.50"),
+    ("IT", "Cloud", "FY2026-M02", "250.50"),
+    ("Sales", "Travel", "FY2026", "800.00"),
+)
+
+
+def run_import(conn, frame, customer="acme", sync_id=1, **kw):
+    return import_budgets(
+        conn, customer_id=customer, sync_id=sync_id, rows=frame, source="f.csv", **kw
+    )
+
+
+def budgets(conn, customer="acme"):
+    return {
+        (r["department"], r["sub_category"], r["fiscal_period"]): r
+        for r in fetch(conn, "select * from budget where customer_id = %s", (customer,))
+    }
+
+
+def test_first_import_creates_every_budget_with_an_audit_row(conn):
+    counts = run_import(conn, BASE)
+    assert counts == ImportCounts(staged=5, created=5)
+    b = budgets(conn)
+    assert b[("IT", "Cloud", "FY2026-M01")]["budgeted_amount"] == D("250.50")
+    assert b[("Marketing", None, "FY2026")]["currency"] == "AUD"
+    audit = fetch(conn, "select action, new_values from audit_log order by audit_id")
+    assert [a["action"] for a in audit] == ["create"] * 5
+    assert audit[0]["new_values"]["department"] in {"Marketing", "IT", "Sales"}
+
+
+def test_same_rows_again_change_nothing(conn):
+    run_import(conn, BASE, sync_id=1)
+    before = budgets(conn)
+    counts = run_import(conn, BASE, sync_id=2)
+    assert counts == ImportCounts(staged=5, unchanged=5)
+    assert budgets(conn) == before  # same updated_at, same last_sync_id
+    assert fetch(conn, "select count(*) as n from audit_log where sync_id = 2")[0]["n"] == 0
+
+
+def test_update_create_soft_delete_restore_and_utilisation_untouched(conn):
+    run_import(conn, BASE, sync_id=1)
+    sales = budgets(conn)[("Sales", "Travel", "FY2026")]["budget_id"]
+    conn.execute(
+        "insert into budget_utilization (budget_id, committed_amount, reserved_amount) "
+        "values (%s, 300, 50)",
+        (sales,),
+    )
+    second = rows(
+        ("Marketing", "Events", "FY2026-Q1", "1200.00"),  # changed
+        ("Marketing", None, "FY2026", "5000.00"),
+        ("IT", "Cloud", "FY2026-M01", "250.50"),
+        ("IT", "Cloud", "FY2026-M02", "250.50"),
+        ("HR", None, "FY2026", "90.00"),  # new; Sales is missing
+    )
+    counts = run_import(conn, second, sync_id=2, max_soft_delete_pct=50)
+    assert counts == ImportCounts(staged=5, created=1, updated=1, unchanged=3, soft_deleted=1)
+    b = budgets(conn)
+    assert b[("Sales", "Travel", "FY2026")]["deleted_at"] is not None
+    assert b[("Marketing", "Events", "FY2026-Q1")]["budgeted_amount"] == D("1200.00")
+    util = fetch(conn, "select committed_amount, reserved_amount from budget_utilization")
+    assert util == [{"committed_amount": D("300.00"), "reserved_amount": D("50.00")}]
+    audit = fetch(
+        conn,
+        "select action, old_values, new_values from audit_log where sync_id = 2 order by action",
+    )
+    assert [a["action"] for a in audit] == ["create", "soft_delete", "update"]
+    update = audit[2]
+    assert (
+        update["old_values"]["budgeted_amount"] == 1000.0
+        and update["new_values"]["budgeted_amount"] == 1200.0
+    )
+
+    counts = run_import(conn, BASE, sync_id=3, max_soft_delete_pct=50)  # Sales is back, HR goes
+    assert counts.restored == 1 and counts.soft_deleted == 1 and counts.updated == 1
+    assert budgets(conn)[("Sales", "Travel", "FY2026")]["deleted_at"] is None
+    assert (
+        budgets(conn)[("Sales", "Travel", "FY2026")]["budget_id"] == sales
+    )  # same row, same money
+    actions = [
+        a["action"]
+        for a in fetch(conn, "select action from audit_log where sync_id = 3 order by action")
+    ]
+    assert actions == ["restore", "soft_delete", "update"]
+
+
+def test_mass_deletion_guard_stops_before_writing(conn):
+    run_import(conn, BASE, sync_id=1)
+    before = budgets(conn)
+    with pytest.raises(
+        MassDeletionError, match=r"would soft-delete 4 of 5 active budgets \(80.0 %\)"
+    ):
+        run_import(conn, BASE.head(1), sync_id=2)
+    assert budgets(conn) == before
+    assert fetch(conn, "select count(*) as n from audit_log where sync_id = 2")[0]["n"] == 0
+    counts = run_import(conn, BASE.head(1), sync_id=3, force=True)
+    assert counts.soft_deleted == 4
+
+
+def test_partial_import_does_not_soft_delete(conn):
+    run_import(conn, BASE, sync_id=1)
+    counts = run_import(conn, BASE.head(2), sync_id=2, soft_delete=False)
+    assert counts.soft_deleted == 0
+    assert all(b["deleted_at"] is None for b in budgets(conn).values())
+
+
+def test_one_customer_never_writes_another_customers_budgets(conn):
+    run_import(conn, BASE, customer="beta", sync_id=1)
+    beta = budgets(conn, "beta")
+    run_import(conn, BASE.head(1), customer="acme", sync_id=2)
+    run_import(
+        conn, rows(("IT", "Cloud", "FY2026-M01", "1.00")), customer="acme", sync_id=3, force=True
+    )
+    assert budgets(conn, "beta") == beta
+
+
+def test_two_imports_for_one_customer_serialise(warehouse):
+    """Both run at once; the advisory lock makes one wait, so the second sees the first."""
+    results, errors = [], []
+
+    def worker(frame, sync_id):
+        try:
+            with psycopg.connect(warehouse, autocommit=True) as c:
+                results.append(run_import(c, frame, sync_id=sync_id))
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(BASE, i)) for i in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(r.created for r in results) == [0, 5]  # never two creates of the same keys
+    assert sorted(r.unchanged for r in results) == [0, 5]
+    with psycopg.connect(warehouse) as c:
+        assert c.execute("select count(*) from budget").fetchone()[0] == 5
+        assert c.execute("select count(*) from audit_log").fetchone()[0] == 5
+
+
+def test_kill_minus_9_during_the_import_changes_nothing_and_a_rerun_succeeds(warehouse, conn):
+    run_import(conn, BASE, sync_id=1)
+    before = budgets(conn)
+    script = textwrap.dedent(f"""
+        import pandas as pd, psycopg, sys
+        from finsync.budget.importer import import_budgets
+        n = 400_000
+        frame = pd.DataFrame({{
+            "department": [f"Dept {{i % 997}}" for i in range(n)],
+            "sub_category": [f"Sub {{i}}" for i in range(n)],
+            "fiscal_period": ["FY2026"] * n, "budgeted_amount": ["10.00"] * n,
+            "currency": ["AUD"] * n, "source_row": range(2, n + 2)}})
+        with psycopg.connect({warehouse!r}, autocommit=True) as c:
+            print("importing", flush=True)
+            import_budgets(c, customer_id="acme", sync_id=9, rows=frame, source="big.csv", force=True)
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    assert proc.stdout.readline().strip() == "importing"
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until the import's transaction holds the lock
+        held = conn.execute(
+            "select count(*) from pg_locks where locktype = 'advisory' and granted"
+        ).fetchone()[0]
+        if held:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    deadline = time.time() + 30  # the server notices the dead client and rolls back
+    while conn.execute("select count(*) from pg_locks where locktype = 'advisory'").fetchone()[0]:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert budgets(conn) == before
+    assert fetch(conn, "select count(*) as n from audit_log where sync_id = 9")[0]["n"] == 0
+    counts = run_import(conn, BASE.head(4), sync_id=10, max_soft_delete_pct=50)
+    assert counts.soft_deleted == 1 and counts.unchanged == 4
