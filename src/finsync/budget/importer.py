@@ -38,7 +38,8 @@ class MassDeletionError(RuntimeError):
         self.would_delete, self.active, self.limit_pct = would_delete, active, limit_pct
         share = 100 * would_delete / active if active else 0
         super().__init__(
-            f"the file would soft-delete {would_delete} of {active} active budgets ({share:.1f} %), "
+            f"the file would soft-delete {would_delete} of {active} active budgets "
+            f"({share:.1f} %), "
             f"more than the allowed {limit_pct:g} %; nothing was imported. If the file is right, "
             "approve it (force) or raise max_soft_delete_pct for this customer."
         )
@@ -110,12 +111,13 @@ def import_budgets(
         conn.execute("analyze budget_stage")
         timings["copy"] = time.perf_counter() - t
         duplicates = conn.execute(
-            "select count(*) - count(distinct (department, coalesce(sub_category, ''), fiscal_period)) "
-            "from budget_stage"
+            "select count(*) - count(distinct (department, coalesce(sub_category, ''), "
+            "fiscal_period)) from budget_stage"
         ).fetchone()[0]
         if duplicates:
             raise ValueError(
-                f"{duplicates} duplicate budget key(s) reached the import; the gate must reject them"
+                f"{duplicates} duplicate budget key(s) reached the import; "
+                "the gate must reject them"
             )
         t = time.perf_counter()
         row = conn.execute(sql.load(AREA, "02_count_changes.sql"), params).fetchone()
