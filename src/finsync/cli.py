@@ -108,8 +108,17 @@ def _airflow(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedPr
 
 
 def airflow_db_ready() -> None:
-    """Create or upgrade Airflow's metadata database on the embedded server (idempotent)."""
+    """Create or upgrade Airflow's metadata database on the embedded server (idempotent), with
+    the pool that caps concurrent customer budget syncs."""
     _airflow("db", "migrate", stdout=subprocess.DEVNULL)
+    _airflow(
+        "pools",
+        "set",
+        "budget_sync",
+        "5",
+        "at most 5 customer budget syncs at once",
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def cmd_demo_run(args) -> int:
@@ -152,6 +161,65 @@ def _print_summary(log_text: str) -> None:
         " (dry run: nothing written)" if summary["dry_run"] else ""
     )
     print(format_summary(title, summary))
+
+
+def cmd_customers_add(args) -> int:
+    from finsync import migrate, warehouse
+    from finsync.budget import config as configs
+
+    try:
+        source_config = json.loads(args.source_config)
+        notify = json.loads(args.notify) if args.notify else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--source-config and --notify take JSON objects: {exc}") from None
+    with warehouse.connect() as conn:
+        migrate.migrate(conn)
+        config_id = configs.add(
+            conn,
+            customer_id=args.customer_id,
+            source_type=args.source_type,
+            source_config=source_config,
+            frequency=args.frequency,
+            default_currency=args.default_currency,
+            fiscal_year_start_month=args.fiscal_year_start_month,
+            error_tolerance_pct=args.error_tolerance_pct,
+            max_soft_delete_pct=args.max_soft_delete_pct,
+            notify=notify,
+        )
+    print(f"customer {args.customer_id}: {args.source_type} source saved as config {config_id}")
+    return 0
+
+
+def cmd_customers_list(args) -> int:
+    from finsync import warehouse
+    from finsync.budget import config as configs
+
+    with warehouse.connect() as conn:
+        rows = configs.load(conn)
+    print(
+        f"{'config':>6}  {'customer':<20}{'source':<8}{'enabled':<9}{'frequency':<16}"
+        f"{'last sync':<22}{'status':<14}where"
+    )
+    for c in rows:
+        where = c.source_config.get("path") or c.source_config.get("bucket", "")
+        last = c.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if c.last_sync_at else "never"
+        print(
+            f"{c.config_id:>6}  {c.customer_id:<20}{c.source_type:<8}{str(c.enabled):<9}"
+            f"{c.frequency:<16}{last:<22}{c.last_sync_status or '-':<14}{where}"
+        )
+    return 0
+
+
+def cmd_customers_disable(args) -> int:
+    from finsync import warehouse
+    from finsync.budget import config as configs
+
+    with warehouse.connect() as conn:
+        n = configs.disable(conn, args.customer_id)
+    if not n:
+        raise ValueError(f"no enabled source config for customer {args.customer_id!r}")
+    print(f"customer {args.customer_id}: {n} source config(s) disabled (budgets kept)")
+    return 0
 
 
 def cmd_analyze(args) -> int:
@@ -266,6 +334,39 @@ def build_parser() -> argparse.ArgumentParser:
     prun.add_argument("--dry-run", action="store_true")
     prun.add_argument("--json", action="store_true", help="also print the summary as JSON")
     prun.set_defaults(func=cmd_planning_run)
+
+    customers = sub.add_parser("customers", help="customers' budget source configs")
+    customers_sub = customers.add_subparsers(dest="customers_command", required=True)
+    add = customers_sub.add_parser("add", help="add (or update) a customer's source config")
+    add.add_argument("customer_id")
+    add.add_argument("--source-type", required=True, choices=["local", "sftp", "s3", "upload"])
+    add.add_argument(
+        "--source-config",
+        required=True,
+        help='JSON, e.g. \'{"conn_id": "acme_sftp", "path": "/exports", "glob": "*.xlsx"}\' '
+        "(credentials belong in the Airflow connection, never here)",
+    )
+    add.add_argument(
+        "--frequency",
+        default="daily",
+        choices=["hourly", "every_4_hours", "every_12_hours", "daily", "manual"],
+    )
+    add.add_argument("--default-currency", default="USD")
+    add.add_argument("--fiscal-year-start-month", type=int, default=1)
+    add.add_argument("--error-tolerance-pct", type=float, default=0.0)
+    add.add_argument("--max-soft-delete-pct", type=float, default=20.0)
+    add.add_argument(
+        "--notify",
+        default=None,
+        help='JSON, e.g. \'{"smtp": {"conn_id": "smtp_fpa", "to": ["fpa@x.example"]}}\'',
+    )
+    add.set_defaults(func=cmd_customers_add)
+    customers_sub.add_parser("list", help="every config with its last sync").set_defaults(
+        func=cmd_customers_list
+    )
+    disable = customers_sub.add_parser("disable", help="stop syncing a customer (budgets kept)")
+    disable.add_argument("customer_id")
+    disable.set_defaults(func=cmd_customers_disable)
 
     analyze = sub.add_parser(
         "analyze", help="what a budget file looks like and how its columns map (no database)"

@@ -34,6 +34,9 @@ class GateFailure:
     unexpected_count: int | None
     sample: list[Any]
     observed: Any = None
+    # Every failing row's key columns and value (GX's COMPLETE unexpected_index_list), not
+    # capped like `sample`: for gates that report each rejected row.
+    unexpected_rows: list[Any] = field(default_factory=list)
 
     def describe(self) -> str:
         where = f" on {self.column}" if self.column else ""
@@ -63,6 +66,7 @@ _KINDS = {
     "between": "ExpectColumnValuesToBeBetween",
     "in_set": "ExpectColumnValuesToBeInSet",
     "row_count": "ExpectTableRowCountToEqual",
+    "match_regex": "ExpectColumnValuesToMatchRegex",
 }
 
 
@@ -120,6 +124,7 @@ def run(suite_name: str, frame, checks: list[Check], key_columns: list[str]) -> 
                 unexpected_count=details.get("unexpected_count"),
                 sample=[_plain(s) for s in sample[:SAMPLE]],
                 observed=_plain(details.get("observed_value")),
+                unexpected_rows=[_plain(s) for s in details.get("unexpected_index_list") or []],
             )
         )
     log.info(

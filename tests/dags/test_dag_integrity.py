@@ -11,6 +11,14 @@ from finsync import SQL_DIR, sql
 ROOT = Path(__file__).resolve().parents[2]
 TAG_ALLOW_LIST = {"finsync", "planning", "financials", "compliance", "budget"}
 EXPECTED_TASKS = {
+    "budget_sync": {
+        "select_customers",
+        "sync_customer",
+        "collect_reviews",
+        "review_sync",
+        "apply_reviews",
+        "report_summary",
+    },
     "planning_financials_sync": {
         "check_sources",
         "stage_client_financials",
@@ -65,7 +73,7 @@ def test_tags_retries_and_loader_settings(dagbag):
         assert dag.max_active_runs == 1 and dag.catchup is False
         assert dag.doc_md and "When it fails" in dag.doc_md
         for task in dag.tasks:
-            if task.task_id != "cleanup_staging":
+            if task.task_id != "cleanup_staging":  # cleanup runs whatever happened
                 assert task.retries >= 2, task.task_id
                 assert task.retry_exponential_backoff
             assert re.fullmatch(r"[a-z]+(_[a-z0-9]+)+", task.task_id), task.task_id
@@ -102,6 +110,10 @@ PARAMS = {
     "first_year": 2024,
     "last_year": 2026,
     "start_month": 1,
+    "customer_id": "acme",
+    "sync_id": 1,
+    "source": "f.csv",
+    "actor": "system:sync",
 }
 SQL_FILES = sorted(p for p in SQL_DIR.rglob("*.sql") if p.parent.name != "migrations")
 
@@ -113,19 +125,26 @@ def test_every_sql_template_renders_and_plans(path, warehouse):
     names = set(re.findall(r"%\((\w+)\)s", text))
     assert names <= set(PARAMS), f"unknown parameters {names - set(PARAMS)}"
     assert not re.search(r"\{[a-z_]+\}|%s(?!\w)", text), "SQL must use named bound parameters only"
-    with psycopg.connect(warehouse, autocommit=True) as conn:
-        if path.name.startswith("00_create"):  # DDL (demo helper function): just run it
-            conn.execute(text, PARAMS)
-            return
+    with psycopg.connect(warehouse) as conn:  # one transaction, rolled back
         conn.execute(
             "create or replace function finsync_demo_rand(key text, seed bigint) "
             "returns float8 language sql immutable as $$ select 0.5::float8 $$"
         )
-        conn.execute("explain " + text, PARAMS)
+        stage = "01_create_budget_stage.sql"
+        if path.parent.name == "budget_sync" and path.name != stage:
+            conn.execute(sql.load("budget_sync", stage))  # the import reads its temp tables
+            conn.execute(sql.load("budget_sync", "02_diff_budgets.sql"), PARAMS)
+        statement = "\n".join(x for x in text.splitlines() if not x.startswith("--")).lstrip()
+        if statement.startswith("create"):  # DDL (a helper function, a temp table): run it
+            if path.name != "02_diff_budgets.sql":
+                conn.execute(text, PARAMS)
+        else:
+            conn.execute("explain " + text, PARAMS)
+        conn.rollback()
 
 
 def test_numbered_files_are_in_order():
-    for area in ("migrations", "planning_financials", "planning_compliance", "demo"):
+    for area in ("migrations", "planning_financials", "planning_compliance", "demo", "budget_sync"):
         names = [p.name for p in sql.numbered_files(area)]
         assert names == sorted(names) and names
 

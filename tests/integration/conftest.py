@@ -3,14 +3,21 @@ way a deployment would: an AIRFLOW_CONN_* environment variable holding the conne
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.integration.servers import S3Bucket, SFTPServerInfo, reset_s3, s3_server, sftp_server
 
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 SFTP_CONN_ID = "customer_sftp"
 S3_CONN_ID = "customer_s3"
 
@@ -42,3 +49,63 @@ def s3(s3_endpoint, monkeypatch) -> S3Bucket:
     bucket.client().create_bucket(Bucket=bucket.bucket)
     monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", bucket.connection())
     return bucket
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_airflow(env, *args, timeout=120):
+    return subprocess.run(
+        [AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout, check=True
+    )
+
+
+@pytest.fixture
+def airflow_services(warehouse, airflow_db, tmp_path):
+    """The API server (task execution API, REST API) and the scheduler, as a deployment runs
+    them; yields their environment with `api_url`. Tests unpause the DAGs they run."""
+    port = _free_port()
+    env = os.environ.copy()
+    env.update(
+        {
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "api_url": f"http://127.0.0.1:{port}",
+        }
+    )
+    run_airflow(env, "dags", "reserialize")
+    procs = [
+        subprocess.Popen(
+            [AIRFLOW, "api-server", "--port", str(port)],
+            env=env,
+            stdout=open(tmp_path / "api.log", "w"),
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [AIRFLOW, "scheduler"],
+            env=env,
+            stdout=open(tmp_path / "scheduler.log", "w"),
+            stderr=subprocess.STDOUT,
+        ),
+    ]
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield env
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()

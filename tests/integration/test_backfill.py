@@ -1,84 +1,18 @@
 """`airflow backfill create` over FY2024..FY2025 with a real scheduler and API server:
 one run per fiscal year, as of its last day, and re-running the backfill changes nothing."""
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from finsync import demo
 from tests.conftest import fetch
+from tests.integration.conftest import run_airflow
 
 pytestmark = pytest.mark.integration
 DAG_ID = "planning_financials_sync"
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _airflow(env, *args, timeout=120):
-    return subprocess.run(
-        [AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout, check=True
-    )
-
-
-@pytest.fixture
-def airflow_services(warehouse, airflow_db, tmp_path):
-    """The API server (task execution API) and the scheduler, as a deployment runs them."""
-    port = _free_port()
-    env = os.environ.copy()
-    env.update(
-        {
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        }
-    )
-    _airflow(env, "dags", "reserialize")
-    # The scheduler runs backfills of unpaused DAGs only. Its own daily run (for yesterday's
-    # fiscal year) may run too; the assertions look at the backfilled years only.
-    _airflow(env, "dags", "unpause", DAG_ID)
-    procs = [
-        subprocess.Popen(
-            [AIRFLOW, "api-server", "--port", str(port)],
-            env=env,
-            stdout=open(tmp_path / "api.log", "w"),
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [AIRFLOW, "scheduler"],
-            env=env,
-            stdout=open(tmp_path / "scheduler.log", "w"),
-            stderr=subprocess.STDOUT,
-        ),
-    ]
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
-        yield env
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def _backfill_runs(env, expected: int, timeout: float = 300) -> list[dict]:
@@ -118,10 +52,11 @@ def _clear_backfill_runs():
 
 def test_backfill_recomputes_one_run_per_fiscal_year_idempotently(warehouse, airflow_services):
     env = airflow_services
+    run_airflow(env, "dags", "unpause", DAG_ID)
     with psycopg.connect(warehouse) as conn:
         demo.seed(conn, clients=150, first_year=2023, last_year=2025, seed=3)
     _clear_backfill_runs()
-    _airflow(
+    run_airflow(
         env,
         "backfill",
         "create",
@@ -156,7 +91,7 @@ def test_backfill_recomputes_one_run_per_fiscal_year_idempotently(warehouse, air
 
     # The same backfill again, reprocessing completed runs: recomputed, nothing changes.
     _clear_backfill_runs()
-    _airflow(
+    run_airflow(
         env,
         "backfill",
         "create",

@@ -6,15 +6,10 @@ created as (
         source, last_sync_id
     )
     select
-        %(customer_id)s, s.department, s.sub_category, s.fiscal_period, s.budgeted_amount,
-        s.currency, %(source)s, %(sync_id)s
-    from budget_stage as s
-    where not exists (
-        select 1 from budget as b
-        where b.customer_id = %(customer_id)s and b.department = s.department
-            and coalesce(b.sub_category, '') = coalesce(s.sub_category, '')
-            and b.fiscal_period = s.fiscal_period
-    )
+        %(customer_id)s, department, sub_category, fiscal_period, budgeted_amount, currency,
+        %(source)s, %(sync_id)s
+    from budget_diff
+    where action = 'create'
     returning budget_id, department, sub_category, fiscal_period, budgeted_amount, currency
 )
 

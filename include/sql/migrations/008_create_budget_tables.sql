@@ -94,7 +94,9 @@ create table if not exists sync_history (
         check (triggered_by in ('schedule', 'manual', 'api')),
     message text,
     reject_file text,
-    airflow_run_id text
+    airflow_run_id text,
+    -- needs_review: what a person must confirm (proposed mapping, or deletions to approve)
+    review jsonb
 );
 create index if not exists sync_history_customer_idx on sync_history (customer_id, start_time desc);
 

@@ -120,10 +120,18 @@ def import_budgets(
                 "the gate must reject them"
             )
         t = time.perf_counter()
-        row = conn.execute(sql.load(AREA, "02_count_changes.sql"), params).fetchone()
-        _, creates, updates, unchanged, restores, active, deletes = row
+        conn.execute(sql.load(AREA, "02_diff_budgets.sql"), params)
+        actions = dict(conn.execute("select action, count(*) from budget_diff group by action"))
+        active = conn.execute(
+            "select count(*) from budget where customer_id = %s and deleted_at is null",
+            (customer_id,),
+        ).fetchone()[0]
+        creates, updates = actions.get("create", 0), actions.get("update", 0)
+        restores, deletes = actions.get("restore", 0), actions.get("soft_delete", 0)
+        unchanged = staged - creates - updates - restores
         timings["diff"] = time.perf_counter() - t
         if not soft_delete:
+            conn.execute("delete from budget_diff where action = 'soft_delete'")
             deletes = 0
         if deletes and active and 100 * deletes / active > max_soft_delete_pct and not force:
             raise MassDeletionError(deletes, active, max_soft_delete_pct)

@@ -1,0 +1,213 @@
+"""The bridge between DAG budget_sync's tasks and finsync.budget (no logic of its own).
+
+Outcomes travel through `sync_history` (keyed by the Airflow run id), not XCom, so a
+customer whose sync failed is still reported, reviewed and notified.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from finsync.budget import config as configs
+from finsync.budget.sync import sync_customer as run_sync
+from finsync.warehouse import connect
+
+log = logging.getLogger(__name__)
+MAPPING_FIELDS = ("department", "sub_category", "fiscal_period", "budgeted_amount", "currency")
+
+
+def work_root() -> Path:
+    """Where downloaded copies and reject files live (FINSYNC_WORK_DIR, else under FINSYNC_HOME)."""
+    from finsync import embedded
+
+    return Path(os.environ.get("FINSYNC_WORK_DIR", embedded.home() / "budget_work"))
+
+
+def select_customers(context) -> list[dict]:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    params = context["params"]
+    with connect() as conn:
+        if params.get("customer_id"):
+            found = configs.load(conn, customer_id=params["customer_id"])
+            if not found:
+                raise AirflowFailException(
+                    f"no budget source config for customer {params['customer_id']!r}: add one with "
+                    "`finsync customers add`"
+                )
+            chosen = found
+        else:
+            chosen = configs.due(conn, datetime.now(UTC))
+    log.info("customers to sync: %s", ", ".join(c.customer_id for c in chosen) or "none due")
+    return [c.for_xcom() for c in chosen]
+
+
+def _triggered_by(context) -> str:
+    run_type = str(getattr(context["dag_run"], "run_type", "")).lower()
+    return "schedule" if "scheduled" in run_type else "manual"
+
+
+def sync_customer(customer: dict, context, **overrides) -> dict:
+    """One customer's sync. A data failure fails this task instance at once (no retries: the
+    file will not change by retrying) after recording it; outages raise and are retried."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with connect() as conn:
+        (cfg,) = configs.load(conn, config_id=customer["config_id"])
+        outcome = run_sync(
+            conn,
+            cfg,
+            work_dir=work_root() / cfg.customer_id,
+            force=bool(context["params"].get("force")) or overrides.pop("force", False),
+            triggered_by=overrides.pop("triggered_by", _triggered_by(context)),
+            run_id=context["dag_run"].run_id,
+            **overrides,
+        )
+    if outcome.status == "failed":
+        raise AirflowFailException(f"{cfg.customer_id}: {outcome.message}")
+    return outcome.as_dict()
+
+
+def _history(run_id: str, status: str | None = None) -> list[dict]:
+    from psycopg.rows import dict_row
+
+    with connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "select sync_id, customer_id, config_id, status, message, file_name, review, "
+            "created_count, updated_count, unchanged_count, soft_deleted_count, restored_count, "
+            "error_count, reject_file, duration_ms from sync_history "
+            "where airflow_run_id = %s and (%s::text is null or status = %s) order by sync_id",
+            (run_id, status, status),
+        )
+        return cur.fetchall()
+
+
+def review_request(row: dict) -> dict:
+    """What the person sees and answers in the UI for one needs_review sync."""
+    from airflow.sdk import Param
+
+    review = row["review"] or {}
+    if review.get("kind") == "mass_deletion":
+        body = (
+            f"**{row['customer_id']}**, file `{row['file_name']}`: {row['message']}\n\n"
+            "**Import** soft-deletes them (restorable; committed and reserved money is kept); "
+            "**Reject** leaves the budgets as they are."
+        )
+        return {
+            "subject": f"Approve deletions for {row['customer_id']}?",
+            "body": body,
+            "params": {},
+        }
+    proposal = review.get("proposal", {})
+    headers = review.get("headers", [])
+    lines = [
+        f"| {f} | {m.get('column') or '—'} | {m.get('confidence', 0):.2f} | "
+        f"{m.get('explanation', '')} |"
+        for f, m in proposal.items()
+    ]
+    body = (
+        f"**{row['customer_id']}**, file `{row['file_name']}`: {row['message']}\n\n"
+        "| field | proposed column | confidence | why |\n|---|---|---|---|\n"
+        + "\n".join(lines)
+        + "\n\nCorrect the columns below if needed, then **Import** (the mapping is saved for the "
+        "next files with the same headers) or **Reject**."
+    )
+    params = {
+        name: Param(
+            (proposal.get(name) or {}).get("column"),
+            type=["null", "string"],
+            enum=[None, *headers],
+            description=f"the file's column holding {name.replace('_', ' ')}",
+        )
+        for name in MAPPING_FIELDS
+    }
+    return {
+        "subject": f"Confirm the column mapping for {row['customer_id']}",
+        "body": body,
+        "params": params,
+    }
+
+
+def collect_reviews(context) -> list[dict]:
+    rows = _history(context["dag_run"].run_id, "needs_review")
+    return [
+        {
+            "sync_id": r["sync_id"],
+            "config_id": r["config_id"],
+            "customer_id": r["customer_id"],
+            "kind": (r["review"] or {}).get("kind"),
+            "hitl": review_request(r),
+        }
+        for r in rows
+    ]
+
+
+def hitl_kwargs(review: dict) -> dict:
+    """XComArg.map() helper: the HITL operator's kwargs of one review."""
+    return review["hitl"]
+
+
+def apply_reviews(reviews: list[dict], responses: list[dict], context) -> list[dict]:
+    """Import the reviewed files the way the person decided; save confirmed mappings."""
+    results = []
+    for review, response in zip(reviews, responses, strict=False):
+        chosen = (response or {}).get("chosen_options") or []
+        who = ((response or {}).get("responded_by_user") or {}).get("name") or "a reviewer"
+        if "Import" not in chosen:
+            log.info("%s: review rejected by %s; budgets unchanged", review["customer_id"], who)
+            results.append({"customer_id": review["customer_id"], "status": "rejected"})
+            continue
+        overrides: dict = {"force": True, "triggered_by": "manual"}
+        if review["kind"] == "mass_deletion":
+            overrides["approve_mass_deletion"] = True
+        else:
+            answer = (response or {}).get("params_input") or {}
+            overrides["confirmed_mapping"] = {f: answer.get(f) or None for f in MAPPING_FIELDS}
+            overrides["confirmed_by"] = f"user:{who}"
+        outcome = sync_customer({"config_id": review["config_id"]}, context, **overrides)
+        results.append({"customer_id": review["customer_id"], "status": outcome["status"]})
+    return results
+
+
+def report_summary(context) -> dict:
+    """Every customer's outcome in this run, logged as a table; failures notified."""
+    from finsync.budget.notify import notify_failures
+
+    rows = _history(context["dag_run"].run_id)
+    lines = [
+        f"{'customer':<20}{'status':<14}{'created':>8}{'updated':>8}{'unchanged':>10}"
+        f"{'deleted':>8}{'errors':>7}  message"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['customer_id']:<20}{r['status']:<14}{r['created_count']:>8}"
+            f"{r['updated_count']:>8}{r['unchanged_count']:>10}{r['soft_deleted_count']:>8}"
+            f"{r['error_count']:>7}  {r['message']}"
+        )
+    log.info("budget_sync summary\n%s", "\n".join(lines))
+    latest = {}
+    for r in rows:  # a reviewed customer's last attempt is its outcome
+        latest[r["customer_id"]] = r
+    failed = [r for r in latest.values() if r["status"] in ("failed", "needs_review")]
+    notified = notify_failures(failed, context) if failed else []
+    return {
+        "customers": {
+            c: {
+                k: r[k]
+                for k in (
+                    "status",
+                    "message",
+                    "created_count",
+                    "updated_count",
+                    "unchanged_count",
+                    "soft_deleted_count",
+                    "error_count",
+                )
+            }
+            for c, r in latest.items()
+        },
+        "notified": notified,
+    }

@@ -1,0 +1,880 @@
+"""Map a parsed file's columns to the budget fields (department, sub_category,
+fiscal_period, budgeted_amount, currency).
+
+Each (field, column) pair gets a score from 0 to 100:
+
+* the header: its words are compared with each field's synonyms (English, Spanish, German,
+  French, Portuguese, a few Cyrillic), after folding case and accents, splitting camelCase
+  and expanding abbreviations ('Amt' -> amount, 'Dept' -> department, 'FY' -> fiscal year).
+  Words are compared one by one with rapidfuzz's plain `ratio` (typos: 'Departmnet'), never
+  with WRatio's partial matching, which lets 'Budget Amt' look like a department; a header
+  with extra words scores a little less than the bare synonym ('Department Order' <
+  'Department'); words that contradict a field ('Actual', 'Variance', 'Code') cost points;
+* the values: amounts must look like numbers (and not like codes or years), periods like
+  periods, currencies like ISO codes, departments and categories like names (not numbers);
+  a column whose values alone make the case is a low-confidence candidate.
+
+Pairs are then assigned best first, one column per field and one field per column. A
+confirmed mapping (a person's, or an earlier run's) is used as-is while its columns exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pandas as pd
+from rapidfuzz import fuzz
+
+from finsync.budget.model import FIELDS, REQUIRED_FIELDS, ColumnMapping, FieldMatch, ParsedFile
+from finsync.budget.parse import (
+    VALUE_SAMPLE_ROWS,
+    fold_text,
+    non_blank,
+    number_ratio,
+    period_value_ratio,
+)
+
+CONFIDENCE_BAR = 0.80  # below this a required field needs a person's confirmation
+MIN_SCORE = 60.0  # a column scoring less is not proposed for a field at all
+MAX_ALTERNATIVES = 3
+
+# --------------------------------------------------------------------------------------
+# Header words
+
+# One header word -> the words it stands for (after folding: lower case, no accents).
+ABBREVIATIONS: dict[str, str] = {
+    "dept": "department",
+    "depto": "departamento",
+    "dpto": "departamento",
+    "div": "division",
+    "org": "organization",
+    "organisation": "organization",
+    "orgn": "organization",
+    "bu": "business unit",
+    "cc": "cost center",
+    "ccy": "currency",
+    "cur": "currency",
+    "curr": "currency",
+    "crncy": "currency",
+    "amt": "amount",
+    "amnt": "amount",
+    "amts": "amount",
+    "bdgt": "budget",
+    "budg": "budget",
+    "fy": "fiscal year",
+    "yr": "year",
+    "mth": "month",
+    "mo": "month",
+    "qtr": "quarter",
+    "per": "period",
+    "acct": "account",
+    "acc": "account",
+    "accnt": "account",
+    "cat": "category",
+    "categ": "category",
+    "subcat": "sub category",
+    "subcategory": "sub category",
+    "desc": "description",
+    "descr": "description",
+    "descrip": "description",
+    "appn": "appropriation",
+    "approp": "appropriation",
+    "appr": "approved",
+    "orig": "original",
+    "rev": "revised",
+    "lob": "line of business",
+    "centre": "center",
+    "centres": "center",
+    "programme": "program",
+    "no": "number",
+    "nr": "number",
+    "num": "number",
+    "nbr": "number",
+    "id": "id",
+    "fm": "fiscal month",
+    "fp": "fiscal period",
+    "gl": "general ledger",
+    "hc": "headcount",
+    "obj": "object",
+    "mgr": "manager",
+}
+
+# Words dropped before matching (articles and prepositions).
+STOPWORDS = frozenset(
+    "the of and for in on per by a an de del la las el los y e en da do das dos der die das"
+    " und fur von im zum zur du des le les et au en na за на и од".split()
+)
+
+# field -> {synonym: weight}. The weight is the score of a header that IS the synonym.
+SYNONYMS: dict[str, dict[str, int]] = {
+    "department": {
+        **dict.fromkeys(
+            [
+                "department",
+                "department name",
+                "cost center",
+                "cost center name",
+                "division",
+                "business unit",
+                "org unit",
+                "organization",
+                "organizational unit",
+                "agency",
+                "directorate",
+                "bureau",
+                "ministry",
+                "departamento",
+                "dependencia",
+                "unidad responsable",
+                "unidad administrativa",
+                "centro gestor",
+                "centro de costo",
+                "centro de coste",
+                "centro de costos",
+                "centro de custo",
+                "abteilung",
+                "kostenstelle",
+                "organisationseinheit",
+                "fachbereich",
+                "dezernat",
+                "departement",
+                "centre de cout",
+                "direction",
+                "unidade",
+                "orgao",
+                "secretaria",
+                "line of business",
+                "responsibility center",
+            ],
+            100,
+        ),
+        **dict.fromkeys(
+            [
+                "section",
+                "seccion",
+                "institucion",
+                "institution",
+                "entity",
+                "entidad",
+                "organismo",
+                "service",
+                "team",
+                "function",
+                "office",
+                "bereich",
+                "area",
+                "unit",
+                "unidad",
+                "раздел",
+                "орган",
+                "korisnik",
+            ],
+            84,
+        ),
+        **dict.fromkeys(
+            ["store", "branch", "site", "region", "territory", "plant", "outlet", "filiale"], 76
+        ),
+        **dict.fromkeys(
+            ["program", "programa", "cabinet", "portfolio", "segment", "fund", "location"], 62
+        ),
+    },
+    "sub_category": {
+        **dict.fromkeys(
+            [
+                "sub category",
+                "category",
+                "account",
+                "account name",
+                "account description",
+                "general ledger account",
+                "line item",
+                "expense category",
+                "expense type",
+                "spend category",
+                "cost element",
+                "cost type",
+                "cost category",
+                "object class",
+                "object",
+                "account category",
+                "budget line",
+                "natural account",
+                "commitment item",
+                "categoria",
+                "subcategoria",
+                "concepto",
+                "partida",
+                "capitulo",
+                "rubro",
+                "cuenta",
+                "tipo de gasto",
+                "objeto del gasto",
+                "kategorie",
+                "kostenart",
+                "sachkonto",
+                "konto",
+                "aufwandsart",
+                "ertragsart",
+                "haushaltsstelle",
+                "categorie",
+                "compte",
+                "rubrique",
+                "poste",
+                "rubrica",
+                "conta",
+                "natureza",
+                "elemento de despesa",
+                "категорија",
+                "категория",
+                "сметка",
+            ],
+            100,
+        ),
+        **dict.fromkeys(
+            [
+                "class",
+                "character",
+                "item",
+                "nature",
+                "type",
+                "tipo",
+                "clasificacion",
+                "ставка",
+                "expense",
+                "gasto",
+                "position",
+                "line",
+            ],
+            82,
+        ),
+        **dict.fromkeys(
+            ["program", "programa", "project", "proyecto", "fund", "fondo", "activity"], 66
+        ),
+    },
+    "fiscal_period": {
+        **dict.fromkeys(
+            [
+                "fiscal period",
+                "fiscal year",
+                "period",
+                "budget year",
+                "budget period",
+                "plan year",
+                "year",
+                "month",
+                "quarter",
+                "fiscal month",
+                "fiscal quarter",
+                "accounting period",
+                "posting period",
+                "periodo",
+                "ano",
+                "anio",
+                "ejercicio",
+                "ejercicio fiscal",
+                "mes",
+                "trimestre",
+                "periode",
+                "jahr",
+                "haushaltsjahr",
+                "geschaftsjahr",
+                "monat",
+                "quartal",
+                "zeitraum",
+                "annee",
+                "exercice",
+                "mois",
+                "exercicio",
+                "competencia",
+                "период",
+                "година",
+                "год",
+            ],
+            100,
+        ),
+        **dict.fromkeys(["date", "fecha", "datum", "data", "датум", "дата", "time", "ciclo"], 62),
+    },
+    "budgeted_amount": {
+        **dict.fromkeys(
+            [
+                "budget",
+                "budgeted amount",
+                "budget amount",
+                "budgeted",
+                "amount",
+                "plan amount",
+                "planned amount",
+                "plan",
+                "approved budget",
+                "approved amount",
+                "adopted budget",
+                "appropriation",
+                "original appropriation",
+                "original budget",
+                "revised budget",
+                "amended budget",
+                "current budget",
+                "allocation",
+                "allotment",
+                "importe",
+                "monto",
+                "monto aprobado",
+                "presupuesto",
+                "presupuesto aprobado",
+                "asignacion",
+                "betrag",
+                "ansatz",
+                "haushaltsansatz",
+                "planwert",
+                "buchungsbetrag",
+                "montant",
+                "dotation",
+                "credits",
+                "montante",
+                "orcamento",
+                "dotacao",
+                "valor orcado",
+                "буџет",
+                "бюджет",
+                "износ",
+                "сума",
+            ],
+            100,
+        ),
+        **dict.fromkeys(
+            [
+                "approved",
+                "adopted",
+                "amended",
+                "proposed",
+                "target",
+                "value",
+                "valor",
+                "wert",
+                "sum",
+                "summe",
+                "net amount",
+                "total amount",
+            ],
+            80,
+        ),
+        **dict.fromkeys(["total", "forecast", "request", "estimate", "cantidad"], 66),
+    },
+    "currency": dict.fromkeys(
+        [
+            "currency",
+            "currency code",
+            "iso currency",
+            "moneda",
+            "divisa",
+            "wahrung",
+            "waehrung",
+            "devise",
+            "monnaie",
+            "moeda",
+            "валута",
+            "валюта",
+        ],
+        100,
+    ),
+}
+
+# Header words that argue against a field (points taken off).
+NEGATIVE_WORDS: dict[str, dict[str, int]] = {
+    "department": {
+        **dict.fromkeys(["order", "sort", "sequence", "rank"], 25),
+        **dict.fromkeys(["code", "id", "number", "key", "clave", "codigo", "број", "nummer"], 12),
+        **dict.fromkeys(["type", "parent", "manager", "head", "email"], 15),
+        **dict.fromkeys(["measure", "medida", "uom"], 25),
+    },
+    "sub_category": {
+        **dict.fromkeys(["code", "id", "number", "key", "clave", "codigo", "број", "nummer"], 12),
+        **dict.fromkeys(["order", "sort", "sequence"], 20),
+    },
+    "fiscal_period": {
+        **dict.fromkeys(["name", "description"], 4),
+        **dict.fromkeys(["registered", "executed", "created", "modified", "publication"], 10),
+    },
+    "budgeted_amount": {
+        **dict.fromkeys(
+            [
+                "actual",
+                "actuals",
+                "ist",
+                "ergebnis",
+                "spent",
+                "ejercido",
+                "pagado",
+                "devengado",
+                "comprometido",
+                "recaudado",
+                "ministrado",
+                "obligations",
+                "encumbrance",
+                "encumbered",
+                "committed",
+                "variance",
+                "difference",
+                "change",
+                "increase",
+                "decrease",
+                "%",
+                "percent",
+                "pct",
+                "fte",
+                "headcount",
+                "quantity",
+                "qty",
+                "count",
+            ],
+            35,
+        ),
+        **dict.fromkeys(
+            [
+                "code",
+                "id",
+                "number",
+                "year",
+                "date",
+                "period",
+                "month",
+                "name",
+                "description",
+                "type",
+                "institution",
+                "line",
+                "rate",
+            ],
+            25,
+        ),
+        **dict.fromkeys(["balance", "no"], 6),
+    },
+    "currency": {},
+}
+
+# Header words that make a dimension column more readable (a name rather than a code).
+DESCRIPTIVE_WORDS = frozenset(
+    "name description title label nombre descripcion denominacion bezeichnung beschreibung"
+    " libelle designation nome descricao назив опис".split()
+)
+
+# Word stems common in the values of an expense-category column (several languages): a column
+# without a telling header whose values use them is proposed as the sub-category.
+CATEGORY_STEMS = (
+    "salar sueldo wage personnel personal benefit pension fringe rent lease utilit travel"
+    " suppl material equipment servic contract consult training software hardware maintenan"
+    " repair insurance advertis telecom phone postage printing fees licen subscript"
+    " depreciat interest grant capital inventor fuel energy cleaning security"
+    " audit debt transfer indemnit contrib taxes wages aufwend ertrag ertrage sachkost gastos"
+    " servicios materiales arrendamiento remuneraci plati услуги расходи"
+).split()
+DEPARTMENT_STEMS = (
+    "department dept office ministry division agency council police fire parks finance human"
+    " resources legal sales marketing engineering operations administration commission board"
+    " bureau court library health school transport water treasury procurement ministerio"
+    " secretaria delegacion ayuntamiento direccion amt referat министерство"
+).split()
+
+ISO_CURRENCIES = frozenset(
+    "USD EUR GBP JPY CHF CAD AUD NZD SEK NOK DKK PLN CZK HUF RON BGN HRK RSD MKD ALL BAM TRY"
+    " RUB UAH ILS AED SAR QAR KWD BHD OMR EGP ZAR NGN KES GHS MAD TND INR PKR BDT LKR CNY HKD"
+    " TWD KRW SGD MYR THB IDR PHP VND MXN BRL ARS CLP COP PEN UYU ISK".split()
+)
+
+
+@lru_cache(maxsize=4096)
+def header_words(header: str) -> tuple[str, ...]:
+    """The words of a header after folding and expanding abbreviations."""
+    words: list[str] = []
+    for word in fold_text(header).split():
+        if word.isdigit() and len(word) <= 2:
+            continue  # 'Account 2', 'TRANS CAC DESC 1': a counter, not a word
+        words.extend(ABBREVIATIONS.get(word, word).split())
+    return tuple(w for w in words if w not in STOPWORDS) or tuple(words)
+
+
+@lru_cache(maxsize=1024)
+def _synonym_words(synonym: str) -> tuple[str, ...]:
+    return header_words(synonym)
+
+
+def _word_similarity(synonym_word: str, header_word: str) -> float:
+    if synonym_word == header_word:
+        return 100.0
+    if len(header_word) >= 4 and synonym_word.startswith(header_word):
+        return 92.0  # a truncation: 'Categ', 'Descrip'
+    if min(len(synonym_word), len(header_word)) < 5:
+        return 0.0
+    return fuzz.ratio(synonym_word, header_word)
+
+
+def phrase_score(header: tuple[str, ...], synonym: tuple[str, ...]) -> float:
+    """0..100: how well a header's words carry a synonym's words (all of them, in any
+    order, typos forgiven). Extra words after the synonym's cost 4 points each ('Department
+    Order'); extra words before it cost 1 ('Obligations Department': a stacked group
+    label); together at most 16."""
+    if header == synonym:
+        return 100.0
+    used: set[int] = set()
+    total = 0.0
+    for word in synonym:
+        best, best_index = 0.0, -1
+        for index, candidate in enumerate(header):
+            if index in used:
+                continue
+            similarity = _word_similarity(word, candidate)
+            if similarity > best:
+                best, best_index = similarity, index
+        if best < 85:
+            whole = fuzz.ratio(" ".join(header), " ".join(synonym))
+            return whole * 0.95 if whole >= 88 else 0.0
+        used.add(best_index)
+        total += best
+    quality = total / len(synonym)
+    first = min(used)
+    before = sum(1 for i in range(len(header)) if i not in used and i < first)
+    after = sum(1 for i in range(len(header)) if i not in used and i > first)
+    return quality - min(before + 4 * after, 16)
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    score: float  # 0..100 after the synonym's weight
+    synonym: str | None
+    raw: float  # the phrase score before the weight
+
+
+def best_synonym(header: str, synonyms: dict[str, int]) -> HeaderMatch:
+    words = header_words(header)
+    best = HeaderMatch(0.0, None, 0.0)
+    if not words:
+        return best
+    for synonym, weight in synonyms.items():
+        raw = phrase_score(words, _synonym_words(synonym))
+        score = raw * weight / 100
+        if score > best.score:
+            best = HeaderMatch(score, synonym, raw)
+    return best
+
+
+def header_score(field: str, header: str) -> HeaderMatch:
+    match = best_synonym(header, SYNONYMS[field])
+    words = set(header_words(header))
+    penalty = sum(points for word, points in NEGATIVE_WORDS[field].items() if word in words)
+    if "%" in header and field == "budgeted_amount":
+        penalty += 35
+    if match.synonym is None:
+        return match
+    # the synonym's own words are not held against it ('Account Type' as a type)
+    own = set(_synonym_words(match.synonym))
+    penalty -= sum(NEGATIVE_WORDS[field].get(word, 0) for word in own)
+    # other words of the same field support it ('Tipo de Proyecto': a type, of a project)
+    support = sum(1 for word in words - own if (word,) in _single_word_synonyms(field))
+    score = match.score - max(penalty, 0) + min(2 * support, 4)
+    return HeaderMatch(min(max(score, 0.0), 100.0), match.synonym, match.raw)
+
+
+@lru_cache(maxsize=8)
+def _single_word_synonyms(field: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(_synonym_words(s) for s in SYNONYMS[field] if len(_synonym_words(s)) == 1)
+
+
+# --------------------------------------------------------------------------------------
+# Value evidence
+
+
+@dataclass(frozen=True)
+class ColumnValues:
+    """What a column's values look like (computed once per column on a sample)."""
+
+    filled: float  # share of rows with a value
+    numbers: float  # share of values that are amounts
+    lenient_numbers: float  # ... counting '1000 Approx' as half
+    periods: float  # share of values that look like periods
+    currencies: float  # share of values that are ISO currency codes
+    codes: bool  # integers of one length or with leading zeros: codes, not amounts
+    years: bool  # every value is a year
+    distinct: int
+    mean_length: float
+    rows: int = 0  # non-blank values looked at
+    category_words: float = 0.0  # share of distinct values using expense-category words
+    department_words: float = 0.0  # ... using department words
+
+
+def describe_values(values: pd.Series) -> ColumnValues:
+    sample = values.astype("str")
+    present = non_blank(sample)
+    if present.empty:
+        return ColumnValues(0.0, 0.0, 0.0, 0.0, 0.0, False, False, 0, 0.0, 0)
+    stripped = present.str.strip()
+    integers = stripped.str.fullmatch(r"\d+").fillna(False)
+    lengths = stripped.str.len()
+    codes = bool(integers.all()) and bool(
+        stripped.str.match(r"0\d").fillna(False).mean() >= 0.2
+        or (lengths.nunique() == 1 and lengths.iloc[0] >= 7)
+    )
+    years = bool(stripped.str.fullmatch(r"(?:19|20)\d{2}(?:\.0)?").fillna(False).all())
+    currencies = float(stripped.str.upper().isin(ISO_CURRENCIES).mean())
+    distinct = pd.Series(stripped.unique()[:500], dtype="str").map(fold_text)
+    return ColumnValues(
+        filled=len(present) / max(len(sample), 1),
+        numbers=number_ratio(present),
+        lenient_numbers=number_ratio(present, lenient=True),
+        periods=period_value_ratio(present),
+        currencies=currencies,
+        codes=codes,
+        years=years,
+        distinct=int(stripped.nunique()),
+        mean_length=float(lengths.mean()),
+        rows=len(present),
+        category_words=_stem_share(distinct, CATEGORY_STEMS),
+        department_words=_stem_share(distinct, DEPARTMENT_STEMS),
+    )
+
+
+def _stem_share(values: pd.Series, stems: list[str]) -> float:
+    if values.empty:
+        return 0.0
+    pattern = "|".join(stems)
+    return float(values.str.contains(pattern, regex=True).fillna(False).mean())
+
+
+def _value_adjustment(field: str, values: ColumnValues) -> tuple[float, list[str]]:
+    """Points added or taken off for what the values look like, and why."""
+    notes: list[str] = []
+    if values.filled == 0:
+        return -40.0, ["the column is empty"]
+    points = 0.0
+    if field == "budgeted_amount":
+        if values.years:
+            return -45.0, ["values are years"]
+        if values.lenient_numbers < 0.5:
+            points -= 45
+            notes.append(f"only {values.lenient_numbers:.0%} of values are numbers")
+        elif values.codes:
+            points -= 25
+            notes.append("values look like codes")
+        else:
+            points += 4 * values.lenient_numbers
+            notes.append(f"{values.lenient_numbers:.0%} of values are numbers")
+        if values.filled < 0.5:
+            points -= 25
+            notes.append(f"only {values.filled:.0%} of rows have a value")
+    elif field == "fiscal_period":
+        if values.periods >= 0.8:
+            points += 6
+            notes.append(f"{values.periods:.0%} of values look like periods")
+        elif values.periods < 0.3:
+            points -= 35
+            notes.append(f"only {values.periods:.0%} of values look like periods")
+        if values.filled < 0.5:
+            points -= 20
+            notes.append(f"only {values.filled:.0%} of rows have a value")
+    elif field == "currency":
+        if values.currencies >= 0.8:
+            points += 8
+            notes.append(f"{values.currencies:.0%} of values are ISO currency codes")
+        elif values.currencies < 0.3:
+            points -= 40
+            notes.append("values are not currency codes")
+    else:  # department, sub_category: names, not numbers
+        if values.numbers > 0.5:
+            points -= 30 * values.numbers
+            notes.append(f"{values.numbers:.0%} of values are numbers (codes?)")
+        if values.mean_length > 60:
+            points -= 15
+            notes.append("values are long texts")
+        if values.periods > 0.8:
+            points -= 30
+            notes.append("values look like periods")
+        if values.filled < 0.5:
+            points -= 15
+            notes.append(f"only {values.filled:.0%} of rows have a value")
+        if values.distinct == 1 and values.rows >= 10:
+            points -= 4
+            notes.append("every row has the same value")
+    return points, notes
+
+
+def _value_only_score(field: str, values: ColumnValues) -> tuple[float, str] | None:
+    """A column no synonym names, proposed by its values alone (kept below the bar)."""
+    if field == "currency" and values.currencies >= 0.9:
+        return 72.0, f"{values.currencies:.0%} of values are ISO currency codes"
+    if field == "fiscal_period" and values.periods >= 0.9 and values.filled >= 0.8:
+        return 66.0, f"{values.periods:.0%} of values look like periods"
+    texts = (
+        values.numbers < 0.2
+        and values.mean_length <= 60
+        and values.distinct > 1
+        and values.filled >= 0.5
+    )
+    if field == "sub_category" and texts and values.category_words >= 0.3:
+        return 62.0, f"{values.category_words:.0%} of values name expense categories"
+    if field == "department" and texts and values.department_words >= 0.3:
+        return 62.0, f"{values.department_words:.0%} of values name departments"
+    if (
+        field == "budgeted_amount"
+        and values.lenient_numbers >= 0.9
+        and not values.codes
+        and not values.years
+        and values.distinct > 1
+    ):
+        return 61.0, f"{values.lenient_numbers:.0%} of values are numbers"
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Mapping
+
+
+@dataclass(frozen=True)
+class Candidate:
+    field: str
+    column: str
+    score: float
+    explanation: str
+
+
+def headers_signature(parsed: ParsedFile) -> list[str]:
+    """The header names in order, to check that a confirmed mapping still fits the file."""
+    return [str(c) for c in parsed.frame.columns]
+
+
+def confirmed_applies(parsed: ParsedFile, confirmed: dict[str, str | None] | None) -> bool:
+    """True when every column a confirmed mapping names is still in the file."""
+    if not confirmed:
+        return False
+    present = set(headers_signature(parsed))
+    named = [c for f, c in confirmed.items() if f in FIELDS and c]
+    return bool(named) and all(c in present for c in named)
+
+
+def map_columns(
+    parsed: ParsedFile, *, confirmed: dict[str, str | None] | None = None
+) -> ColumnMapping:
+    """The column for each budget field, with a confidence, alternatives and an explanation."""
+    if confirmed_applies(parsed, confirmed):
+        assert confirmed is not None
+        return ColumnMapping(
+            fields={
+                field: FieldMatch(
+                    column=confirmed.get(field), confidence=1.0, explanation="confirmed mapping"
+                )
+                for field in FIELDS
+            }
+        )
+    wide = parsed.layout == "wide"
+    period_columns = set(parsed.period_columns) if wide else set()
+    columns = [str(c) for c in parsed.frame.columns if str(c) not in period_columns]
+    sample = parsed.frame.head(VALUE_SAMPLE_ROWS)
+    values = {c: describe_values(sample[c]) for c in columns}
+    fields = [f for f in FIELDS if not (wide and f in ("fiscal_period", "budgeted_amount"))]
+    candidates = [
+        c for field in fields for column in columns if (c := _score(field, column, values[column]))
+    ]
+    chosen = _assign(candidates)
+    result: dict[str, FieldMatch] = {}
+    for field in FIELDS:
+        if field not in fields:
+            result[field] = FieldMatch(
+                column=None,
+                confidence=1.0,
+                explanation=(
+                    f"wide layout: {'periods' if field == 'fiscal_period' else 'amounts'} come "
+                    f"from the period column{'s' if len(parsed.period_columns) != 1 else ''} "
+                    f"({_span(parsed.period_columns)})"
+                ),
+            )
+            continue
+        result[field] = _field_match(field, chosen.get(field), candidates)
+    return ColumnMapping(fields=result)
+
+
+def _span(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
+
+
+def _score(field: str, column: str, values: ColumnValues) -> Candidate | None:
+    match = header_score(field, column)
+    if match.synonym is not None and match.score > 0:
+        adjustment, notes = _value_adjustment(field, values)
+        words = set(header_words(column))
+        if field in ("department", "sub_category") and words & DESCRIPTIVE_WORDS:
+            adjustment += 4
+        score = min(match.score + adjustment, 100.0)
+        explanation = f'"{column}" matches synonym "{match.synonym}" (score {match.raw:.0f})'
+        if notes:
+            explanation += "; " + "; ".join(notes)
+        if score >= MIN_SCORE - 15:
+            return Candidate(field, column, score, explanation)
+    value_only = _value_only_score(field, values)
+    if value_only is not None:
+        score, note = value_only
+        return Candidate(field, column, score, f'"{column}": no header match, but {note}')
+    return None
+
+
+def _assign(candidates: Iterable[Candidate]) -> dict[str, Candidate]:
+    """Best pair first; one column per field, one field per column."""
+    order = {field: index for index, field in enumerate(("budgeted_amount", *FIELDS))}
+    chosen: dict[str, Candidate] = {}
+    used: set[str] = set()
+    for candidate in sorted(candidates, key=lambda c: (-c.score, order[c.field])):
+        if candidate.score < MIN_SCORE:
+            break
+        if candidate.field in chosen or candidate.column in used:
+            continue
+        chosen[candidate.field] = candidate
+        used.add(candidate.column)
+    return chosen
+
+
+def _field_match(field: str, chosen: Candidate | None, candidates: list[Candidate]) -> FieldMatch:
+    others = sorted(
+        (
+            c
+            for c in candidates
+            if c.field == field and (chosen is None or c.column != chosen.column)
+        ),
+        key=lambda c: -c.score,
+    )
+    alternatives = [c.column for c in others if c.score >= MIN_SCORE - 10][:MAX_ALTERNATIVES]
+    if chosen is None:
+        return FieldMatch(
+            column=None,
+            confidence=0.0,
+            alternatives=alternatives,
+            explanation="no column matches"
+            + (f" well enough (closest: {alternatives[0]!r})" if alternatives else ""),
+        )
+    confidence = chosen.score / 100
+    runner_up = others[0].score if others else 0.0
+    gap = chosen.score - runner_up
+    explanation = chosen.explanation
+    if gap < 10:
+        confidence -= (10 - gap) * 0.015
+        explanation += f"; close to {others[0].column!r} ({runner_up:.0f})"
+    return FieldMatch(
+        column=chosen.column,
+        confidence=round(max(min(confidence, 1.0), 0.0), 4),
+        alternatives=alternatives,
+        explanation=explanation,
+    )
+
+
+def needs_review(mapping: ColumnMapping, layout: str) -> list[str]:
+    """The required fields that are missing or below the confidence bar. In a wide file the
+    periods and amounts come from the period columns, so they are not required as columns."""
+    required = [
+        f
+        for f in REQUIRED_FIELDS
+        if not (layout == "wide" and f in ("fiscal_period", "budgeted_amount"))
+    ]
+    review = []
+    for field in required:
+        match = mapping.fields.get(field)
+        if match is None or match.column is None or match.confidence < CONFIDENCE_BAR:
+            review.append(field)
+    return review

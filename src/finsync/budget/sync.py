@@ -1,0 +1,302 @@
+"""One customer's budget sync, start to finish (the `sync_customer` task of DAG budget_sync).
+
+fetch the newest unprocessed file -> parse -> detect the file type -> map columns (the
+confirmed mapping while the headers match, else fuzzy; below the bar: needs_review) ->
+normalise -> Great Expectations gate -> import in one transaction -> record.
+
+Every attempt gets one `sync_history` row, whatever happens. A file that is not a budget,
+or that fails the gate beyond the customer's error tolerance, changes no budget. Files that
+look like personal data (payroll, expenses, headcount) are deleted from the working folder at
+once and no cell value of theirs reaches a log, an error or the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from finsync.budget import config as configs
+from finsync.budget.config import SourceConfig
+from finsync.budget.importer import MassDeletionError, import_budgets
+from finsync.budget.model import BudgetFileError
+
+log = logging.getLogger(__name__)
+PERSONAL_DATA_TYPES = {"payroll", "expense", "headcount"}
+# Downloaded working copies are kept this long (for support and audit), then removed.
+DOWNLOAD_RETENTION = timedelta(days=7)
+
+
+@dataclass
+class SyncOutcome:
+    customer_id: str
+    config_id: int
+    sync_id: int
+    status: str  # success, partial, failed, unchanged, needs_review
+    message: str
+    file_name: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    error_count: int = 0
+    review: dict[str, Any] | None = None  # what a person must confirm (needs_review)
+    reject_file: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _start_history(
+    conn: psycopg.Connection, cfg: SourceConfig, triggered_by: str, run_id: str | None
+) -> int:
+    return conn.execute(
+        "insert into sync_history (customer_id, config_id, status, triggered_by, airflow_run_id) "
+        "values (%s, %s, 'running', %s, %s) returning sync_id",
+        (cfg.customer_id, cfg.config_id, triggered_by, run_id),
+    ).fetchone()[0]
+
+
+def _finish_history(
+    conn: psycopg.Connection,
+    outcome: SyncOutcome,
+    *,
+    started: float,
+    total_rows: int | None,
+    sha256: str | None,
+    errors: list[dict],
+) -> None:
+    c = outcome.counts
+    conn.execute(
+        """
+        update sync_history set
+            status = %s, end_time = now(), duration_ms = %s, file_name = %s, file_sha256 = %s,
+            total_rows = %s, created_count = %s, updated_count = %s, unchanged_count = %s,
+            soft_deleted_count = %s, restored_count = %s, error_count = %s, errors = %s,
+            message = %s, reject_file = %s, review = %s
+        where sync_id = %s
+        """,
+        (
+            outcome.status,
+            int((time.perf_counter() - started) * 1000),
+            outcome.file_name,
+            sha256,
+            total_rows,
+            c.get("created", 0),
+            c.get("updated", 0),
+            c.get("unchanged", 0),
+            c.get("soft_deleted", 0),
+            c.get("restored", 0),
+            outcome.error_count,
+            json.dumps(errors),
+            outcome.message,
+            outcome.reject_file,
+            json.dumps(outcome.review) if outcome.review else None,
+            outcome.sync_id,
+        ),
+    )
+
+
+def sync_customer(
+    conn: psycopg.Connection,
+    cfg: SourceConfig,
+    *,
+    work_dir: Path,
+    force: bool = False,
+    triggered_by: str = "schedule",
+    run_id: str | None = None,
+    confirmed_mapping: dict[str, str | None] | None = None,
+    confirmed_by: str | None = None,
+    approve_mass_deletion: bool = False,
+    now: datetime | None = None,
+) -> SyncOutcome:
+    """Run one sync attempt for one config. Data problems end in a recorded outcome; errors
+    reaching the source or the warehouse are recorded as failed and raised (Airflow retries)."""
+    from finsync.budget import sources
+
+    now = now or datetime.now(UTC)
+    started = time.perf_counter()
+    sync_id = _start_history(conn, cfg, triggered_by, run_id)
+    outcome = SyncOutcome(cfg.customer_id, cfg.config_id, sync_id, "failed", "")
+    sha256: str | None = None
+    total_rows: int | None = None
+    errors: list[dict] = []
+    remote = None
+    try:
+        sources.cleanup_downloads(work_dir, DOWNLOAD_RETENTION, now)
+        source = sources.build_source(cfg.customer_id, cfg.source_type, cfg.source_config)
+        files = source.list_files()
+        processed = sources.ledger_already_seen(conn, cfg.config_id)
+        choice = sources.explain_choice(
+            files,
+            already_seen=lambda f: not force and processed(f),
+            settle_seconds=cfg.settle_seconds,
+            now=now,
+        )
+        remote = choice.file
+        if remote is None:
+            outcome.status, outcome.message = "unchanged", f"{choice.reason} ({source.describe()})"
+            return outcome
+        outcome.file_name = remote.name
+        if not sources.is_settled(source, remote, pause_seconds=min(cfg.settle_seconds, 2)):
+            outcome.status = "unchanged"
+            outcome.message = f"{remote.name} is still being written; it waits for the next poll"
+            return outcome
+        work_dir.mkdir(parents=True, exist_ok=True)
+        local = source.fetch(remote, work_dir)
+        sha256 = sources.sha256_of(local)
+        if not force and sources.ledger_seen_checksum(conn, cfg.config_id, remote.name, sha256):
+            sources.ledger_record(conn, cfg.config_id, remote, sha256, "unchanged", sync_id)
+            outcome.status = "unchanged"
+            outcome.message = f"{remote.name} has the same content as a file already imported"
+            return outcome
+        _understand_and_import(
+            conn,
+            cfg,
+            outcome,
+            local,
+            errors,
+            confirmed_mapping,
+            confirmed_by,
+            approve_mass_deletion,
+            work_dir,
+        )
+        total_rows = outcome.counts.pop("total_rows", None)
+        sources.ledger_record(conn, cfg.config_id, remote, sha256, outcome.status, sync_id)
+        return outcome
+    except BudgetFileError as exc:
+        outcome.status, outcome.message = "failed", str(exc)
+        if remote is not None and sha256 is not None:
+            sources.ledger_record(conn, cfg.config_id, remote, sha256, "failed", sync_id)
+        return outcome
+    except Exception as exc:
+        outcome.status = "failed"
+        outcome.message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        raise
+    finally:
+        if outcome.status in ("failed", "needs_review") and not outcome.message:
+            outcome.message = "the sync failed"
+        _finish_history(
+            conn, outcome, started=started, total_rows=total_rows, sha256=sha256, errors=errors
+        )
+        configs.record_outcome(conn, cfg, outcome.status, now)
+        log.info(
+            "budget sync %s for %s: %s. %s",
+            sync_id,
+            cfg.customer_id,
+            outcome.status,
+            outcome.message,
+        )
+
+
+def _understand_and_import(
+    conn,
+    cfg: SourceConfig,
+    outcome: SyncOutcome,
+    local: Path,
+    errors: list[dict],
+    confirmed_mapping,
+    confirmed_by,
+    approve_mass_deletion: bool,
+    work_dir: Path,
+) -> None:
+    from finsync.budget import detect, longform, mapping, normalize, parse, quality
+
+    parsed = parse.parse_file(
+        local, sheet=cfg.source_config.get("sheet"), header_row=cfg.source_config.get("header_row")
+    )
+    guess = detect.detect_file_type(parsed)
+    if guess.file_type != "budget":
+        if guess.file_type in PERSONAL_DATA_TYPES:
+            local.unlink(missing_ok=True)  # personal data: no copy kept
+        outcome.status = "failed"
+        outcome.message = (
+            f"{outcome.file_name} looks like a {guess.file_type} file, not a budget "
+            f"(confidence {guess.confidence:.2f}: {'; '.join(guess.reasons)}); nothing was "
+            "imported and the previous budgets stay in force"
+        )
+        return
+    headers = mapping.headers_signature(parsed)
+    saved = cfg.column_mapping if confirmed_mapping is None else confirmed_mapping
+    column_map = mapping.map_columns(parsed, confirmed=saved)
+    problems = mapping.needs_review(column_map, parsed.layout)
+    if problems and confirmed_mapping is None:
+        outcome.status = "needs_review"
+        outcome.message = (
+            f"the column mapping of {outcome.file_name} needs a person: {'; '.join(problems)}. "
+            "Confirm or correct it in the Airflow UI (Required actions); nothing was imported"
+        )
+        outcome.review = {
+            "kind": "mapping",
+            "headers": headers,
+            "layout": parsed.layout,
+            "proposal": column_map.as_json(),
+        }
+        return
+    if confirmed_mapping is not None or cfg.column_mapping != column_map.columns():
+        who = confirmed_by or "system:auto (every field above the confidence bar)"
+        configs.save_confirmed_mapping(conn, cfg.config_id, headers, column_map.columns(), who)
+    long_rows = longform.to_long(parsed, column_map)
+    columns = column_map.columns()
+    normalised = normalize.normalize(
+        long_rows,
+        fiscal_year_start_month=cfg.fiscal_year_start_month,
+        default_currency=cfg.default_currency,
+        columns=columns,
+    )
+    gated = quality.check(normalised.frame, columns=columns)
+    row_errors = normalised.errors + gated.errors
+    errors.extend(e.as_dict() for e in row_errors)
+    # Counted in the file's rows (a wide file's row holds several periods).
+    total = int(long_rows["source_row"].nunique())
+    error_rows = len({e.row for e in row_errors})
+    outcome.error_count = len(row_errors)
+    decision = quality.decide(total, error_rows, cfg.error_tolerance_pct)
+    if row_errors:
+        reject = work_dir / "rejects" / f"sync_{outcome.sync_id}_rejects.csv"
+        reject.parent.mkdir(parents=True, exist_ok=True)
+        outcome.reject_file = str(quality.write_reject_file(row_errors, reject))
+    outcome.counts["total_rows"] = total
+    if decision == "failed":
+        outcome.status = "failed"
+        outcome.message = (
+            f"{error_rows} of {total} row(s) of {outcome.file_name} were rejected (tolerance "
+            f"{cfg.error_tolerance_pct:g} %); nothing was imported and the previous budgets stay "
+            "in force. Every rejected row is listed in sync_history.errors and the reject file"
+        )
+        return
+    try:
+        counts = import_budgets(
+            conn,
+            customer_id=cfg.customer_id,
+            sync_id=outcome.sync_id,
+            rows=gated.valid,
+            source=outcome.file_name,
+            max_soft_delete_pct=cfg.max_soft_delete_pct,
+            soft_delete=decision == "success",
+            force=approve_mass_deletion,
+        )
+    except MassDeletionError as exc:
+        outcome.status, outcome.message = "needs_review", str(exc)
+        outcome.review = {
+            "kind": "mass_deletion",
+            "would_delete": exc.would_delete,
+            "active": exc.active,
+            "limit_pct": exc.limit_pct,
+        }
+        return
+    outcome.counts.update(counts.as_dict())
+    outcome.status = decision
+    outcome.message = (
+        f"{outcome.file_name}: {counts.created} created, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged, {counts.soft_deleted} soft-deleted, "
+        f"{counts.restored} restored"
+        + (
+            f"; {error_rows} row(s) rejected, soft-deletes skipped (partial)"
+            if decision == "partial"
+            else ""
+        )
+    )

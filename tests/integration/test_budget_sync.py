@@ -1,0 +1,196 @@
+"""A customer's budget sync end to end on real PostgreSQL: local folder source, the real
+parser, mapper, normaliser, gate and import; sync_history and the ledger as the record."""
+
+import os
+import time
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from finsync.budget import config as configs
+from finsync.budget.sync import sync_customer
+from tests.conftest import fetch
+
+pytestmark = pytest.mark.integration
+
+GOOD = """Cost Centre,Account,Period,Budget Amount,Currency
+Marketing,Events,Jan 2026,"1,000.00",AUD
+Marketing,Events,Feb 2026,"1,000.00",AUD
+IT,Cloud,Jan 2026,250.50,AUD
+IT,Cloud,Feb 2026,250.50,AUD
+Sales,Travel,Jan 2026,800,AUD
+"""
+
+
+def _config(conn, folder: Path, customer="acme", **kw):
+    config_id = configs.add(
+        conn,
+        customer_id=customer,
+        source_type="local",
+        source_config={"path": str(folder), "glob": "*.csv"},
+        default_currency="AUD",
+        **kw,
+    )
+    conn.execute(
+        "update budget_data_source_config set settle_seconds = 0 where config_id = %s", (config_id,)
+    )
+    (cfg,) = configs.load(conn, config_id=config_id)
+    return cfg
+
+
+def _drop(folder: Path, name: str, text: str, age_s: float = 120, encoding="utf-8") -> Path:
+    path = folder / name
+    path.write_text(text, encoding=encoding)
+    old = time.time() - age_s
+    os.utime(path, (old, old))
+    return path
+
+
+@pytest.fixture
+def folders(tmp_path):
+    inbox, work = tmp_path / "inbox", tmp_path / "work"
+    inbox.mkdir()
+    return inbox, work
+
+
+def history(conn):
+    return fetch(conn, "select * from sync_history order by sync_id")
+
+
+def test_new_file_is_imported_then_the_same_file_is_unchanged(conn, folders):
+    inbox, work = folders
+    cfg = _config(conn, inbox)
+    _drop(inbox, "budget_2026.csv", GOOD)
+    outcome = sync_customer(conn, cfg, work_dir=work)
+    assert outcome.status == "success", outcome.message
+    assert outcome.counts["created"] == 5
+    rows = {
+        (r["department"], r["sub_category"], r["fiscal_period"]): r["budgeted_amount"]
+        for r in fetch(conn, "select * from budget")
+    }
+    assert rows[("Marketing", "Events", "FY2026-M01")] == D("1000.00")
+    assert rows[("IT", "Cloud", "FY2026-M02")] == D("250.50")
+    h = history(conn)[-1]
+    assert (h["status"], h["created_count"], h["total_rows"], h["file_name"]) == (
+        "success",
+        5,
+        5,
+        "budget_2026.csv",
+    )
+    assert len(h["file_sha256"]) == 64 and h["duration_ms"] >= 0
+    (cfg,) = configs.load(conn, config_id=cfg.config_id)
+    assert cfg.column_mapping["department"] == "Cost Centre"  # saved for the next files
+    assert cfg.last_sync_status == "success" and cfg.next_sync_at is not None
+
+    again = sync_customer(conn, cfg, work_dir=work)
+    assert again.status == "unchanged"
+    assert (inbox / "budget_2026.csv").exists()  # the customer's file is never deleted
+    assert fetch(conn, "select count(*) as n from audit_log")[0]["n"] == 5
+
+    forced = sync_customer(conn, cfg, work_dir=work, force=True)
+    assert forced.status == "success" and forced.counts["unchanged"] == 5
+
+
+def test_a_payroll_file_is_refused_and_nothing_is_kept(conn, folders):
+    inbox, work = folders
+    cfg = _config(conn, inbox)
+    payroll = (
+        "Employee ID,Employee Name,Department,Job Title,Base Salary,Overtime,Gross Pay\n"
+        + "".join(
+            f"E{i},Person {i},Sales,Rep,{50000 + i},{i * 10},{52000 + i}\n" for i in range(30)
+        )
+    )
+    _drop(inbox, "export.csv", payroll)
+    outcome = sync_customer(conn, cfg, work_dir=work)
+    assert outcome.status == "failed"
+    assert "looks like a payroll file" in outcome.message
+    assert "Person" not in outcome.message  # no personal values in messages
+    assert fetch(conn, "select count(*) as n from budget")[0]["n"] == 0
+    assert not list(work.rglob("export.csv"))  # no copy of personal data kept
+
+
+def test_rejected_rows_fail_the_file_in_full_and_change_nothing(conn, folders):
+    inbox, work = folders
+    cfg = _config(conn, inbox)
+    _drop(inbox, "b1.csv", GOOD, age_s=300)
+    assert sync_customer(conn, cfg, work_dir=work).status == "success"
+    before = fetch(conn, "select * from budget order by budget_id")
+    bad = (
+        GOOD
+        + "HR,Training,Q5 2026,100,AUD\nHR,Hiring,Mar 2026,lots,AUD\nOps,Rent,Mar 2026,90,XYZ\n"
+    )
+    _drop(inbox, "b2.csv", bad, age_s=100)
+    outcome = sync_customer(conn, cfg, work_dir=work)
+    assert outcome.status == "failed"
+    assert fetch(conn, "select * from budget order by budget_id") == before
+    h = history(conn)[-1]
+    assert h["error_count"] == 3
+    assert sorted(e["row"] for e in h["errors"]) == [7, 8, 9]
+    assert {e["value"] for e in h["errors"]} >= {"Q5 2026", "lots", "XYZ"}
+    assert Path(h["reject_file"]).read_text().count("\n") == 4  # header + every rejected row
+
+
+def test_error_tolerance_imports_the_valid_rows_as_partial(conn, folders):
+    inbox, work = folders
+    cfg = _config(conn, inbox, error_tolerance_pct=30)
+    _drop(inbox, "b.csv", GOOD + "HR,Training,Q5 2026,100,AUD\n")
+    outcome = sync_customer(conn, cfg, work_dir=work)
+    assert outcome.status == "partial" and outcome.counts["created"] == 5
+    assert history(conn)[-1]["error_count"] == 1
+
+
+def test_unclear_mapping_stops_as_needs_review_and_a_confirmed_mapping_imports(conn, folders):
+    inbox, work = folders
+    cfg = _config(conn, inbox)
+    _drop(
+        inbox,
+        "odd.csv",
+        "Thing,Other,When,Value\nMarketing,Events,Jan 2026,100\nIT,Cloud,Jan 2026,200\n",
+    )
+    outcome = sync_customer(conn, cfg, work_dir=work)
+    assert outcome.status == "needs_review"
+    assert outcome.review["kind"] == "mapping" and "Thing" in outcome.review["headers"]
+    assert fetch(conn, "select count(*) as n from budget")[0]["n"] == 0
+    confirmed = {
+        "department": "Thing",
+        "sub_category": "Other",
+        "fiscal_period": "When",
+        "budgeted_amount": "Value",
+        "currency": None,
+    }
+    done = sync_customer(
+        conn, cfg, work_dir=work, force=True, confirmed_mapping=confirmed, confirmed_by="user:ana"
+    )
+    assert done.status == "success" and done.counts["created"] == 2
+    versions = fetch(conn, "select version, confirmed_by from budget_column_mapping_history")
+    assert versions == [{"version": 1, "confirmed_by": "user:ana"}]
+    # The next file with the same headers reuses the confirmed mapping without asking.
+    _drop(
+        inbox,
+        "odd2.csv",
+        "Thing,Other,When,Value\nMarketing,Events,Jan 2026,150\nIT,Cloud,Jan 2026,200\n",
+        age_s=60,
+    )
+    (cfg,) = configs.load(conn, config_id=cfg.config_id)
+    nxt = sync_customer(conn, cfg, work_dir=work)
+    assert nxt.status == "success" and nxt.counts["updated"] == 1
+
+
+def test_mass_deletion_needs_review(conn, folders):
+    inbox, work = folders
+    cfg = _config(conn, inbox)
+    _drop(inbox, "full.csv", GOOD, age_s=300)
+    sync_customer(conn, cfg, work_dir=work)
+    (cfg,) = configs.load(conn, config_id=cfg.config_id)  # each run reads its config afresh
+    _drop(
+        inbox,
+        "tiny.csv",
+        "Cost Centre,Account,Period,Budget Amount,Currency\nMarketing,Events,Jan 2026,1000,AUD\n",
+        age_s=100,
+    )
+    outcome = sync_customer(conn, cfg, work_dir=work)
+    assert outcome.status == "needs_review" and outcome.review["kind"] == "mass_deletion"
+    assert fetch(conn, "select count(*) as n from budget where deleted_at is not null")[0]["n"] == 0
+    approved = sync_customer(conn, cfg, work_dir=work, force=True, approve_mass_deletion=True)
+    assert approved.status == "success" and approved.counts["soft_deleted"] == 4
