@@ -145,11 +145,6 @@ def collect_reviews(context) -> list[dict]:
     ]
 
 
-def hitl_kwargs(review: dict) -> dict:
-    """XComArg.map() helper: the HITL operator's kwargs of one review."""
-    return review["hitl"]
-
-
 def apply_reviews(reviews: list[dict], responses: list[dict], context) -> list[dict]:
     """Import the reviewed files the way the person decided; save confirmed mappings."""
     results = []
