@@ -222,6 +222,33 @@ def cmd_customers_disable(args) -> int:
     return 0
 
 
+def cmd_tokens_create(args) -> int:
+    from finsync import migrate, warehouse
+    from finsync.api.auth import create_token
+
+    scope = "admin" if args.admin else "customer"
+    with warehouse.connect() as conn:
+        migrate.migrate(conn)
+        token = create_token(conn, name=args.name, scope=scope, customer_id=args.customer)
+    print(f"{scope} token {args.name!r} created; it is shown only now, keep it secret:")
+    print(token)
+    return 0
+
+
+def cmd_tokens_revoke(args) -> int:
+    from finsync import warehouse
+
+    with warehouse.connect() as conn:
+        n = conn.execute(
+            "update budget_api_token set revoked_at = now() where name = %s and revoked_at is null",
+            (args.name,),
+        ).rowcount
+    if not n:
+        raise ValueError(f"no active token named {args.name!r}")
+    print(f"token {args.name!r} revoked ({n})")
+    return 0
+
+
 def cmd_analyze(args) -> int:
     from finsync.budget.analyze import run_cli
 
@@ -367,6 +394,18 @@ def build_parser() -> argparse.ArgumentParser:
     disable = customers_sub.add_parser("disable", help="stop syncing a customer (budgets kept)")
     disable.add_argument("customer_id")
     disable.set_defaults(func=cmd_customers_disable)
+
+    tokens = sub.add_parser("tokens", help="the budget service's API tokens")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
+    create = tokens_sub.add_parser("create", help="create a token (printed once, stored hashed)")
+    create.add_argument("name", help="who uses it, e.g. acme-procurement")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", help="a customer token: sees and moves this customer's budgets")
+    who.add_argument("--admin", action="store_true", help="an admin token: every customer, configs")
+    create.set_defaults(func=cmd_tokens_create)
+    revoke = tokens_sub.add_parser("revoke", help="revoke a token by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_tokens_revoke)
 
     analyze = sub.add_parser(
         "analyze", help="what a budget file looks like and how its columns map (no database)"

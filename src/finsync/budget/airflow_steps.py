@@ -46,8 +46,12 @@ def select_customers(context) -> list[dict]:
 
 
 def _triggered_by(context) -> str:
-    run_type = str(getattr(context["dag_run"], "run_type", "")).lower()
-    return "schedule" if "scheduled" in run_type else "manual"
+    from finsync.api.airflow_bridge import API_RUN_PREFIX
+
+    run = context["dag_run"]
+    if str(run.run_id).startswith(API_RUN_PREFIX):
+        return "api"
+    return "schedule" if "scheduled" in str(getattr(run, "run_type", "")).lower() else "manual"
 
 
 def sync_customer(customer: dict, context, **overrides) -> dict:

@@ -1,0 +1,483 @@
+"""Budget checks and money movements (reserve, commit, release) against the warehouse.
+
+Correctness under concurrency rests on PostgreSQL, not on this process:
+- a reservation is ONE conditional `update budget_utilization ... where available >= amount`;
+  the row lock serialises concurrent requests for a budget, and READ COMMITTED re-checks the
+  condition against the winner's committed row, so no budget is ever over-reserved;
+- the idempotency key is claimed first in the same transaction (primary key on customer and
+  key): a concurrent retry waits for the first attempt and then replays its stored outcome;
+- a sync never writes budget_utilization, so reservations and syncs never lose each other's work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from fastapi import HTTPException
+
+from finsync.fiscal import fiscal_month_of, fiscal_year_of
+
+CENT = Decimal("0.01")
+FREQUENCY_SECONDS = {
+    "hourly": 3600,
+    "every_4_hours": 14400,
+    "every_12_hours": 43200,
+    "daily": 86400,
+}
+
+_CUSTOMER_SQL = """
+select
+    (select fiscal_year_start_month from budget_data_source_config
+      where customer_id = %(c)s order by enabled desc, config_id limit 1) as fy_start,
+    (select min(case frequency when 'hourly' then 3600 when 'every_4_hours' then 14400
+                 when 'every_12_hours' then 43200 when 'daily' then 86400 end)
+       from budget_data_source_config where customer_id = %(c)s and enabled) as frequency_s,
+    (select end_time from sync_history
+      where customer_id = %(c)s and status in ('success', 'partial', 'unchanged')
+      order by start_time desc limit 1) as last_synced_at,
+    (select over_budget_policy from budget_customer_policy where customer_id = %(c)s) as policy,
+    (select tolerance_pct from budget_customer_policy where customer_id = %(c)s) as tolerance_pct
+"""
+
+_BUDGETS_SQL = """
+select b.budget_id, b.department, b.sub_category, b.fiscal_period, b.budgeted_amount,
+       b.currency, coalesce(u.committed_amount, 0) as committed,
+       coalesce(u.reserved_amount, 0) as reserved
+from budget b left join budget_utilization u on u.budget_id = b.budget_id
+where b.customer_id = %(c)s and lower(b.department) = lower(%(d)s)
+  and lower(coalesce(b.sub_category, '')) = lower(coalesce(%(s)s, ''))
+  and b.fiscal_period = any(%(p)s) and b.deleted_at is null
+"""
+
+_FX_SQL = """
+(select rate, valid_from from budget_fx_rate
+  where from_currency = %(f)s and to_currency = %(t)s and valid_from <= %(d)s
+  order by valid_from desc limit 1)
+union all
+(select 1 / rate, valid_from from budget_fx_rate
+  where from_currency = %(t)s and to_currency = %(f)s and valid_from <= %(d)s
+  order by valid_from desc limit 1)
+order by valid_from desc limit 1
+"""
+
+# The one statement that moves money into a bucket, only if the policy allows it.
+_BOOK_SQL = """
+update budget_utilization u
+   set reserved_amount = u.reserved_amount + %(r)s,
+       committed_amount = u.committed_amount + %(k)s, updated_at = now()
+  from budget b
+ where b.budget_id = u.budget_id and u.budget_id = %(b)s
+   and (not %(check)s or (b.deleted_at is null
+        and b.budgeted_amount - u.committed_amount - u.reserved_amount - %(r)s - %(k)s
+            >= -(b.budgeted_amount * %(tol)s / 100)))
+returning b.budgeted_amount, u.committed_amount, u.reserved_amount
+"""
+
+
+@dataclass
+class Customer:
+    customer_id: str
+    fy_start: int
+    last_synced_at: datetime | None
+    stale: bool
+    policy: str
+    tolerance_pct: Decimal
+
+
+def money(value) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def candidate_periods(on: date | None, period: str | None, fy_start: int) -> list[str]:
+    """Periods that contain the date (or the given period), most specific first."""
+    if period is not None:
+        canonical = _canonical_period(period, fy_start)
+        year = canonical[:6]
+        if "-M" in canonical:
+            quarter = (int(canonical[-2:]) - 1) // 3 + 1
+            return [canonical, f"{year}-Q{quarter}", year]
+        return [canonical, year] if "-Q" in canonical else [canonical]
+    on = on or datetime.now(UTC).date()
+    fy, fm = fiscal_year_of(on, fy_start), fiscal_month_of(on, fy_start)
+    return [f"FY{fy}-M{fm:02d}", f"FY{fy}-Q{(fm - 1) // 3 + 1}", f"FY{fy}"]
+
+
+def _canonical_period(raw: str, fy_start: int) -> str:
+    """A period as the syncs understand it (FY2025-M03, Q1 2025, Jan 2025 ...), canonical."""
+    from finsync.budget.normalize import _Calendar, parse_period
+
+    canonical, why = parse_period(raw, _Calendar(start=fy_start))
+    if canonical is None:
+        raise HTTPException(422, f"period {raw!r}: {why}")
+    return canonical
+
+
+async def load_customer(conn, customer_id: str) -> Customer:
+    cur = await conn.execute(_CUSTOMER_SQL, {"c": customer_id})
+    row = await cur.fetchone()
+    last = row["last_synced_at"]
+    if last is None:
+        stale = True  # never synced: nothing vouches for these figures
+    elif row["frequency_s"] is None:
+        stale = False  # manual syncs only: no schedule to be late against
+    else:
+        stale = datetime.now(UTC) - last > timedelta(seconds=2 * row["frequency_s"])
+    return Customer(
+        customer_id,
+        row["fy_start"] or 1,
+        last,
+        stale,
+        row["policy"] or "block",
+        row["tolerance_pct"] if row["policy"] == "tolerance" else Decimal(0),
+    )
+
+
+def _figures(row: dict) -> dict[str, Any]:
+    budgeted, committed, reserved = (row["budgeted_amount"], row["committed"], row["reserved"])
+    return {
+        "budget_id": row["budget_id"],
+        "fiscal_period": row["fiscal_period"],
+        "currency": row["currency"],
+        "budgeted": budgeted,
+        "committed": committed,
+        "reserved": reserved,
+        "available": budgeted - committed - reserved,
+    }
+
+
+async def find_budgets(conn, customer: Customer, target) -> list[dict]:
+    periods = candidate_periods(target.date, target.period, customer.fy_start)
+    cur = await conn.execute(
+        _BUDGETS_SQL,
+        {
+            "c": customer.customer_id,
+            "d": target.department.strip(),
+            "s": target.sub_category.strip() if target.sub_category else None,
+            "p": periods,
+        },
+    )
+    rows = await cur.fetchall()
+    if not rows:
+        what = f"department {target.department!r}" + (
+            f", sub-category {target.sub_category!r}"
+            if target.sub_category
+            else " (no sub-category)"
+        )
+        raise HTTPException(
+            404,
+            f"no active budget for customer {customer.customer_id!r}, {what}, in "
+            f"{', '.join(periods)}",
+        )
+    rank = {p: i for i, p in enumerate(periods)}
+    return sorted(rows, key=lambda r: rank[r["fiscal_period"]])
+
+
+async def fx_rate(conn, from_currency: str, to_currency: str, on: date) -> Decimal:
+    if from_currency == to_currency:
+        return Decimal(1)
+    cur = await conn.execute(_FX_SQL, {"f": from_currency, "t": to_currency, "d": on})
+    row = await cur.fetchone()
+    if row is None:
+        raise HTTPException(
+            422,
+            f"no FX rate from {from_currency} to {to_currency} on or before {on}: "
+            "load one with PUT /fx/rates or `finsync fx set`",
+        )
+    return Decimal(row["rate"])
+
+
+async def check(conn, customer_id: str, req) -> dict[str, Any]:
+    customer = await load_customer(conn, customer_id)
+    rows = await find_budgets(conn, customer, req)
+    best = rows[0]
+    currency = req.currency or best["currency"]
+    rate = await fx_rate(conn, currency, best["currency"], req.date or datetime.now(UTC).date())
+    amount = money(req.amount * rate)
+    figures = _figures(best)
+    available = figures["available"]
+    allowance = money(best["budgeted_amount"] * customer.tolerance_pct / 100)
+    warnings = _warnings(customer, available, amount, allowance)
+    return {
+        **figures,
+        "customer_id": customer_id,
+        "department": best["department"],
+        "sub_category": best["sub_category"],
+        "amount": amount,
+        "request_amount": req.amount,
+        "request_currency": currency,
+        "fx_rate": rate,
+        "fits": available >= amount,
+        "allowed": available - amount >= -allowance,
+        "over_budget_policy": customer.policy,
+        "tolerance_pct": customer.tolerance_pct,
+        "matches": [_figures(r) for r in rows],
+        "last_synced_at": customer.last_synced_at,
+        "stale": customer.stale,
+        "warnings": warnings,
+    }
+
+
+def _warnings(customer: Customer, available: Decimal, amount: Decimal, allowance: Decimal):
+    out = []
+    if customer.stale:
+        out.append(
+            "budget data is stale: the last successful sync was "
+            + (customer.last_synced_at.isoformat() if customer.last_synced_at else "never")
+        )
+    if amount > available and available - amount >= -allowance:
+        out.append(
+            f"over budget by {amount - available} (within the customer's "
+            f"{customer.tolerance_pct}% tolerance)"
+        )
+    return out
+
+
+# ---- money movements: one transaction each, idempotent ------------------------------------
+
+
+def request_digest(operation: str, body: dict) -> str:
+    canonical = json.dumps({"op": operation, "body": body}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Replay(Exception):
+    def __init__(self, status_code: int, body: Any):
+        self.status_code, self.body = status_code, body
+
+
+async def claim_key(conn, customer_id: str, key: str, operation: str, digest: str) -> None:
+    """Claim the idempotency key inside the open transaction, or raise Replay with the stored
+    outcome. A concurrent holder of the key makes this wait until it commits."""
+    cur = await conn.execute(
+        "insert into budget_api_request (customer_id, idempotency_key, operation, request_sha256) "
+        "values (%s, %s, %s, %s) on conflict do nothing returning 1",
+        (customer_id, key, operation, digest),
+    )
+    if await cur.fetchone():
+        return
+    cur = await conn.execute(
+        "select operation, request_sha256, status_code, response from budget_api_request "
+        "where customer_id = %s and idempotency_key = %s",
+        (customer_id, key),
+    )
+    prior = await cur.fetchone()
+    if prior["request_sha256"] != digest:
+        raise HTTPException(
+            422,
+            f"Idempotency-Key {key!r} was already used for a different request "
+            f"({prior['operation']}); use a new key for a new request",
+        )
+    raise Replay(prior["status_code"], prior["response"])
+
+
+async def store_outcome(conn, customer_id: str, key: str, status_code: int, body: Any) -> None:
+    await conn.execute(
+        "update budget_api_request set status_code = %s, response = %s "
+        "where customer_id = %s and idempotency_key = %s",
+        (status_code, json.dumps(body, default=_json_default), customer_id, key),
+    )
+
+
+def _json_default(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+async def _book(
+    conn, budget_id: int, *, reserve: Decimal, commit: Decimal, tolerance: Decimal | None
+):
+    """Move money; with a tolerance, only if the budget (still active) can take it."""
+    await conn.execute(
+        "insert into budget_utilization (budget_id) values (%s) on conflict do nothing",
+        (budget_id,),
+    )
+    cur = await conn.execute(
+        _BOOK_SQL,
+        {
+            "b": budget_id,
+            "r": reserve,
+            "k": commit,
+            "tol": tolerance or 0,
+            "check": tolerance is not None,
+        },
+    )
+    return await cur.fetchone()
+
+
+async def _over_budget(conn, budget_id: int, amount: Decimal, customer: Customer):
+    cur = await conn.execute(
+        "select b.budgeted_amount, coalesce(u.committed_amount, 0) as committed, "
+        "coalesce(u.reserved_amount, 0) as reserved, b.deleted_at "
+        "from budget b left join budget_utilization u using (budget_id) where b.budget_id = %s",
+        (budget_id,),
+    )
+    row = await cur.fetchone()
+    if row["deleted_at"] is not None:
+        return HTTPException(409, "the budget was removed by a sync; nothing was booked")
+    available = row["budgeted_amount"] - row["committed"] - row["reserved"]
+    policy = (
+        "blocks over-budget requests"
+        if customer.policy == "block"
+        else f"allows up to {customer.tolerance_pct}% over budget"
+    )
+    return HTTPException(
+        409,
+        {
+            "message": f"over budget: {amount} requested, {available} available; the "
+            f"customer's policy {policy}; nothing was booked",
+            "available": float(available),
+            "requested": float(amount),
+        },
+    )
+
+
+async def _log(conn, reservation_id, budget_id, action, reserved, committed, actor, key):
+    await conn.execute(
+        "insert into budget_utilization_log (reservation_id, budget_id, action, reserved_delta, "
+        "committed_delta, actor, idempotency_key) values (%s, %s, %s, %s, %s, %s, %s)",
+        (reservation_id, budget_id, action, reserved, committed, actor, key),
+    )
+
+
+def _reservation_body(res: dict, booked: dict, warnings: list[str]) -> dict[str, Any]:
+    budgeted, committed, reserved = (
+        booked["budgeted_amount"],
+        booked["committed_amount"],
+        booked["reserved_amount"],
+    )
+    return {
+        "reservation_id": res["reservation_id"],
+        "customer_id": res["customer_id"],
+        "status": res["status"],
+        "budget_id": res["budget_id"],
+        "fiscal_period": res["fiscal_period"],
+        "currency": res["currency"],
+        "amount": res["amount"],
+        "request_amount": res["request_amount"],
+        "request_currency": res["request_currency"],
+        "fx_rate": res["fx_rate"],
+        "reference": res["reference"],
+        "budgeted": budgeted,
+        "committed": committed,
+        "reserved": reserved,
+        "available": budgeted - committed - reserved,
+        "warnings": warnings,
+    }
+
+
+async def book_new(conn, customer_id: str, req, *, status: str, actor: str, key: str):
+    """Reserve (status 'reserved') or directly commit (status 'committed') against a budget."""
+    customer = await load_customer(conn, customer_id)
+    best = (await find_budgets(conn, customer, req))[0]
+    currency = req.currency or best["currency"]
+    rate = await fx_rate(conn, currency, best["currency"], req.date or datetime.now(UTC).date())
+    amount = money(req.amount * rate)
+    if amount <= 0:
+        raise HTTPException(422, "amount must be more than 0")
+    reserve, commit = (amount, Decimal(0)) if status == "reserved" else (Decimal(0), amount)
+    booked = await _book(
+        conn, best["budget_id"], reserve=reserve, commit=commit, tolerance=customer.tolerance_pct
+    )
+    if booked is None:
+        raise await _over_budget(conn, best["budget_id"], amount, customer)
+    cur = await conn.execute(
+        "insert into budget_reservation (customer_id, budget_id, status, amount, request_amount, "
+        "request_currency, fx_rate, reference, actor) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "returning reservation_id, customer_id, budget_id, status, amount, request_amount, "
+        "request_currency, fx_rate, reference",
+        (
+            customer_id,
+            best["budget_id"],
+            status,
+            amount,
+            req.amount,
+            currency,
+            rate,
+            req.reference,
+            actor,
+        ),
+    )
+    res = {
+        **await cur.fetchone(),
+        "fiscal_period": best["fiscal_period"],
+        "currency": best["currency"],
+    }
+    await _log(
+        conn,
+        res["reservation_id"],
+        best["budget_id"],
+        "reserve" if status == "reserved" else "commit",
+        reserve,
+        commit,
+        actor,
+        key,
+    )
+    available_before = best["budgeted_amount"] - best["committed"] - best["reserved"]
+    allowance = money(best["budgeted_amount"] * customer.tolerance_pct / 100)
+    return _reservation_body(res, booked, _warnings(customer, available_before, amount, allowance))
+
+
+async def _locked_reservation(conn, customer_id: str, reservation_id: int) -> dict:
+    cur = await conn.execute(
+        "select r.*, b.fiscal_period, b.currency from budget_reservation r "
+        "join budget b using (budget_id) "
+        "where r.reservation_id = %s and r.customer_id = %s for update of r",
+        (reservation_id, customer_id),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise HTTPException(404, f"no reservation {reservation_id} for customer {customer_id!r}")
+    return row
+
+
+async def commit_reservation(conn, customer_id: str, req, *, actor: str, key: str):
+    res = await _locked_reservation(conn, customer_id, req.reservation_id)
+    if res["status"] != "reserved":
+        raise HTTPException(
+            409,
+            f"reservation {res['reservation_id']} is {res['status']}, "
+            "only a reserved one can be committed",
+        )
+    held = res["amount"]
+    amount = held if req.amount is None else money(req.amount * res["fx_rate"])
+    if amount <= 0 or amount > held:
+        raise HTTPException(
+            422,
+            f"commit amount must be more than 0 and at most the reserved {res['request_amount']} "
+            f"{res['request_currency']}",
+        )
+    booked = await _book(conn, res["budget_id"], reserve=-held, commit=amount, tolerance=None)
+    await conn.execute(
+        "update budget_reservation set status = 'committed', amount = %s, updated_at = now() "
+        "where reservation_id = %s",
+        (amount, res["reservation_id"]),
+    )
+    await _log(conn, res["reservation_id"], res["budget_id"], "commit", -held, amount, actor, key)
+    warnings = [] if amount == held else [f"{held - amount} {res['currency']} released"]
+    return _reservation_body({**res, "status": "committed", "amount": amount}, booked, warnings)
+
+
+async def release(conn, customer_id: str, req, *, actor: str, key: str):
+    res = await _locked_reservation(conn, customer_id, req.reservation_id)
+    if res["status"] == "released":
+        raise HTTPException(409, f"reservation {res['reservation_id']} is already released")
+    held = res["amount"]
+    reserve, commit = (-held, Decimal(0)) if res["status"] == "reserved" else (Decimal(0), -held)
+    booked = await _book(conn, res["budget_id"], reserve=reserve, commit=commit, tolerance=None)
+    await conn.execute(
+        "update budget_reservation set status = 'released', updated_at = now() "
+        "where reservation_id = %s",
+        (res["reservation_id"],),
+    )
+    await _log(
+        conn, res["reservation_id"], res["budget_id"], "release", reserve, commit, actor, key
+    )
+    return _reservation_body({**res, "status": "released"}, booked, [])
