@@ -613,7 +613,9 @@ def describe_values(values: pd.Series) -> ColumnValues:
     lengths = stripped.str.len()
     codes = bool(integers.all()) and bool(
         stripped.str.match(r"0\d").fillna(False).mean() >= 0.2
-        or (lengths.nunique() == 1 and lengths.iloc[0] >= 7)
+        # account-like numbers all of one long length; a few values prove nothing (one
+        # budget line of 1000000 is an amount)
+        or (lengths.nunique() == 1 and lengths.iloc[0] >= 7 and stripped.nunique() >= 3)
     )
     years = bool(stripped.str.fullmatch(r"(?:19|20)\d{2}(?:\.0)?").fillna(False).all())
     currencies = float(stripped.str.upper().isin(ISO_CURRENCIES).mean())

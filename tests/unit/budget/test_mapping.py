@@ -231,3 +231,12 @@ def test_phrase_score_prefers_the_bare_synonym():
     assert after < before < 100
     assert phrase_score(header_words("Cost Centr"), synonym) > 85  # a typo
     assert phrase_score(header_words("Cost"), synonym) == 0  # half a synonym is no match
+
+
+@pytest.mark.parametrize("amount", ["1000", "1000000", "2500000"])
+def test_a_one_line_budget_of_round_numbers_is_an_amount_not_a_code(write_csv, amount):
+    result = map_columns(
+        parse_file(write_csv([["Department", "Period", "Budget"], ["Marketing", "FY2025", amount]]))
+    )
+    assert result.columns()["budgeted_amount"] == "Budget"
+    assert needs_review(result, "long") == []
