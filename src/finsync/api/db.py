@@ -10,16 +10,17 @@ import asyncio
 import os
 
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
-_pools: dict[int, AsyncConnectionPool] = {}
+_pools: dict = {}
 
 
-async def pool() -> AsyncConnectionPool:
+async def pool():
     """This event loop's pool (a loop per uvicorn worker; tests may run several loops)."""
     key = id(asyncio.get_running_loop())
     found = _pools.get(key)
     if found is None:
+        from psycopg_pool import AsyncConnectionPool
+
         from finsync.warehouse import resolve_conninfo
 
         found = AsyncConnectionPool(
