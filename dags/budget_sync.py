@@ -17,7 +17,8 @@ file), `needs_review`, `failed`.
 **When it needs a person**: a column mapping below the confidence bar, or a file that would
 soft-delete more than `max_soft_delete_pct` of the customer's budgets, stops as
 `needs_review` and asks in the UI (*Required actions* / the `review_sync` task): confirm or
-correct the mapping, or approve the deletions. The answer is saved and the file imported.
+correct the mapping, or approve the deletions. The answer is saved and the file imported;
+a rejected file ends `failed` (nothing imported; the message says who rejected it).
 
 **When it fails** (triage): the customer's `sync_history.message` says what and where
 (wrong file type, rejected rows with row/column/value/reason in `errors` and the reject
@@ -95,8 +96,14 @@ def budget_sync():
         task_id="review_sync",
         options=["Import", "Reject"],
         response_timeout=timedelta(days=7),
-        # Airflow 3.3.2's LocalExecutor can race the task's park in awaiting_input and mark it
-        # failed ("finished with state success, but ... queued"); a retry asks again.
+        # Airflow 3.3.2 fails a try answered before the scheduler has taken in the exit of the
+        # worker that parked it in awaiting_input (a few seconds: that worker's supervisor
+        # lingers up to [workers] min_heartbeat_interval). The answer resumes the same try, and
+        # the scheduler then reads the parking worker's "success" as the queued or running try
+        # being killed externally ("finished with state success, but the task instance's state
+        # attribute is queued"): its guard only spares a resumed try still `scheduled`
+        # (jobs/scheduler_job_runner.py, _process_executor_events; upstream apache/airflow#72716
+        # for deferred tasks). That answer is lost; a retry asks the person again.
         retries=2,
         retry_delay=timedelta(seconds=5),
         retry_exponential_backoff=True,

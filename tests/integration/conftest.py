@@ -66,7 +66,8 @@ def run_airflow(env, *args, timeout=120):
 @pytest.fixture
 def airflow_services(warehouse, airflow_db, tmp_path):
     """The API server (task execution API, REST API) and the scheduler, as a deployment runs
-    them; yields their environment with `api_url`. Tests unpause the DAGs they run."""
+    them; yields their environment with `api_url` and `scheduler_log` (the scheduler's output,
+    its task runs included). Tests unpause the DAGs they run."""
     port = _free_port()
     env = os.environ.copy()
     env.update(
@@ -74,7 +75,11 @@ def airflow_services(warehouse, airflow_db, tmp_path):
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            # A task's supervisor waits up to this long after the task exits before it reports
+            # (default 5 s): per task, so whole runs in tests were mostly that wait.
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "api_url": f"http://127.0.0.1:{port}",
+            "scheduler_log": str(tmp_path / "scheduler.log"),
         }
     )
     run_airflow(env, "dags", "reserialize")
@@ -88,7 +93,7 @@ def airflow_services(warehouse, airflow_db, tmp_path):
         subprocess.Popen(
             [AIRFLOW, "scheduler"],
             env=env,
-            stdout=open(tmp_path / "scheduler.log", "w"),
+            stdout=open(env["scheduler_log"], "w"),
             stderr=subprocess.STDOUT,
         ),
     ]

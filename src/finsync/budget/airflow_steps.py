@@ -149,6 +149,23 @@ def collect_reviews(context) -> list[dict]:
     ]
 
 
+def _record_rejection(review: dict, who: str) -> None:
+    """A rejected review ends its needs_review sync as failed (nothing imported, nobody is asked
+    again for that file), saying who rejected it."""
+    with connect() as conn, conn.transaction():
+        conn.execute(
+            "update sync_history set status = 'failed', message = coalesce(file_name, 'the file') "
+            "|| ' was rejected in review by ' || %s || ': nothing was imported and the previous "
+            "budgets stay in force' where sync_id = %s and status = 'needs_review'",
+            (who, review["sync_id"]),
+        )
+        conn.execute(
+            "update budget_data_source_config set last_sync_status = 'failed' "
+            "where config_id = %s and last_sync_status = 'needs_review'",
+            (review["config_id"],),
+        )
+
+
 def apply_reviews(reviews: list[dict], responses: list[dict], context) -> list[dict]:
     """Import the reviewed files the way the person decided; save confirmed mappings."""
     results = []
@@ -157,6 +174,7 @@ def apply_reviews(reviews: list[dict], responses: list[dict], context) -> list[d
         who = ((response or {}).get("responded_by_user") or {}).get("name") or "a reviewer"
         if "Import" not in chosen:
             log.info("%s: review rejected by %s; budgets unchanged", review["customer_id"], who)
+            _record_rejection(review, who)
             results.append({"customer_id": review["customer_id"], "status": "rejected"})
             continue
         overrides: dict = {"force": True, "triggered_by": "manual"}
