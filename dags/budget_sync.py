@@ -53,7 +53,10 @@ def _hitl_kwargs(review: dict) -> dict:
     schedule="@hourly",
     start_date=datetime(2024, 1, 1),
     catchup=False,
-    max_active_runs=1,
+    # A run waiting days for a review must not hold up the next hourly run or a Refresh Now:
+    # runs overlap safely (one advisory lock per customer, the file ledger makes a second look
+    # at the same file `unchanged`); the pool caps the customers syncing at once.
+    max_active_runs=8,
     tags=["finsync", "budget"],
     doc_md=__doc__,
     default_args={
