@@ -1,9 +1,23 @@
-"""Shared set-up for the budget service's tests: a customer with budgets, and tokens."""
+"""Shared set-up for the budget service's tests: a customer with budgets, tokens, a database
+for a whole module, a real uvicorn server, and the budget_sync DAG in Airflow's metadata DB."""
 
 from __future__ import annotations
 
-import psycopg
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
+import psycopg
+import pytest
+
+from finsync import embedded
 from finsync.api.auth import create_token
 
 
@@ -49,3 +63,70 @@ def tokens(conn: psycopg.Connection, *customers: str) -> dict[str, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+_serialized: list[bool] = []
+
+
+@pytest.fixture(scope="session")
+def budget_sync_dag(airflow_db) -> None:
+    """Airflow's metadata database with the project's DAGs serialized (as the DAG processor
+    would), so the budget service can start `budget_sync` runs in-process. Modules import this
+    fixture, which makes one session fixture per module: the work is done once per process."""
+    from tests.integration.conftest import run_airflow
+
+    if not _serialized:
+        run_airflow(os.environ.copy(), "dags", "reserialize")
+        _serialized.append(True)
+
+
+@contextmanager
+def scratch_database(template: str) -> Iterator[str]:
+    """A database cloned from the migrated template, the `finsync_warehouse` connection while
+    in use (for a module's worth of tests on one database); yields its conninfo."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(embedded.conninfo("postgres"), autocommit=True) as admin:
+        admin.execute(f'create database "{name}" template "{template}"')
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AIRFLOW_CONN_FINSYNC_WAREHOUSE", embedded.uri(name))
+            yield embedded.conninfo(name)
+    finally:
+        with psycopg.connect(embedded.conninfo("postgres"), autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+@contextmanager
+def uvicorn_server(log: Path, **env: str) -> Iterator[str]:
+    """The budget service served by a real uvicorn process on a free loopback port, with this
+    process's environment (the warehouse connection included) plus `env`; yields its URL.
+    Stopped with SIGTERM, so its lifespan closes the connection pool."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "uvicorn", "finsync.api.app:app", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"uvicorn exited: {log.read_text()[-2000:]}"
+            try:
+                if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"uvicorn did not start: {log.read_text()[-2000:]}"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

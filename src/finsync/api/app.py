@@ -12,10 +12,17 @@ first outcome again (header `Idempotent-Replayed: true`), never a second booking
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Annotated
+from types import UnionType
+from typing import Annotated, Union, get_args, get_origin
 
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from finsync.api import db, money
 from finsync.api.auth import Principal, Who
@@ -41,12 +48,42 @@ IdempotencyKey = Annotated[
     ),
 ]
 ERRORS = {
+    400: {"model": Problem, "description": "The body could not be read"},
     401: {"model": Problem, "description": "Not authenticated"},
     403: {"model": Problem, "description": "Not allowed for this token"},
     404: {"model": Problem, "description": "No such budget or reservation"},
     409: {"model": Problem, "description": "Over budget, or the reservation's state forbids it"},
     422: {"model": Problem, "description": "Invalid request"},
 }
+
+
+async def known_query_only(request: Request) -> None:
+    """Refuse query parameters the operation does not have (a misspelt `customer_id` must not
+    quietly widen an admin's listing to every customer)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not route.include_in_schema or not request.query_params:
+        return  # (the UI page is not an API operation: Airflow may add to its URL)
+    params = get_flat_dependant(route.dependant).query_params
+    known = {p.alias for p in params}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise HTTPException(
+            422,
+            f"unknown query parameter(s) {', '.join(map(repr, unknown))}; this operation takes "
+            + (", ".join(sorted(known)) or "none"),
+        )
+    many = {p.alias for p in params if _is_sequence(p.field_info.annotation)}
+    repeated = sorted(k for k in known - many if len(request.query_params.getlist(k)) > 1)
+    if repeated:
+        raise HTTPException(422, f"query parameter(s) given more than once: {', '.join(repeated)}")
+
+
+def _is_sequence(annotation) -> bool:
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    return any(
+        get_origin(a) in (list, tuple, set, frozenset) or a in (list, tuple, set, frozenset)
+        for a in (options or (annotation,))
+    )
 
 
 @asynccontextmanager
@@ -60,8 +97,34 @@ app = FastAPI(
     version="1.0",
     description=__doc__,
     lifespan=lifespan,
-    responses={401: ERRORS[401], 422: ERRORS[422]},
+    responses={400: ERRORS[400], 401: ERRORS[401], 422: ERRORS[422]},
+    dependencies=[Depends(known_query_only)],
 )
+
+
+@app.exception_handler(StarletteHTTPException)
+async def http_error(request: Request, exc: StarletteHTTPException):
+    """As FastAPI answers, but a 405's Allow header lists every method the path has (each
+    route knows only its own)."""
+    if exc.status_code == 405:
+        allowed = set()
+        for route in request.app.router.routes:
+            match, _ = route.matches(request.scope)
+            if match != Match.NONE:
+                allowed |= getattr(route, "methods", None) or set()
+        exc = StarletteHTTPException(405, exc.detail, headers={"Allow": ", ".join(sorted(allowed))})
+    return await http_exception_handler(request, exc)
+
+
+@app.exception_handler(RequestValidationError)
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming what is wrong and where, never echoing the values sent (a source_config
+    may carry a password, which must not come back in a response or reach a log)."""
+    errors = [
+        {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 @app.post(
@@ -89,7 +152,9 @@ async def _move(
             async with conn.transaction():
                 await money.claim_key(conn, customer_id, key, operation, digest)
                 try:
-                    result = await action(conn, customer_id, body, actor=who.name, key=key)
+                    # a savepoint: a refused movement leaves nothing behind but its outcome
+                    async with conn.transaction():
+                        result = await action(conn, customer_id, body, actor=who.name, key=key)
                     code = 201 if created else 200
                     out = ReservationResponse(**result).model_dump(mode="json")
                 except HTTPException as exc:  # a business outcome: stored, replayed on retry

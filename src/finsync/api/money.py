@@ -16,13 +16,18 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
+import psycopg
 from fastapi import HTTPException
 
 from finsync.fiscal import fiscal_month_of, fiscal_year_of
 
 CENT = Decimal("0.01")
+MAX_RATE = Decimal("1e10")
+MAX_BOOKED = Decimal("1e16")  # numeric(18, 2)
+RATE_PLACES = Decimal("1e-10")  # the scale of budget_reservation.fx_rate, numeric(20, 10)
 FREQUENCY_SECONDS = {
     "hourly": 3600,
     "every_4_hours": 14400,
@@ -44,25 +49,36 @@ select
     (select tolerance_pct from budget_customer_policy where customer_id = %(c)s) as tolerance_pct
 """
 
-_BUDGETS_SQL = """
-select b.budget_id, b.department, b.sub_category, b.fiscal_period, b.budgeted_amount,
-       b.currency, coalesce(u.committed_amount, 0) as committed,
-       coalesce(u.reserved_amount, 0) as reserved
-from budget b left join budget_utilization u on u.budget_id = b.budget_id
-where b.customer_id = %(c)s and lower(b.department) = lower(%(d)s)
-  and lower(coalesce(b.sub_category, '')) = lower(coalesce(%(s)s, ''))
-  and b.fiscal_period = any(%(p)s) and b.deleted_at is null
+# The customer's settings and the budgets a target matches, in one round trip. Which periods
+# match depends on the customer's fiscal-year start, so %(p)s holds the candidate periods for
+# every start month ("m1;m2;...;m12", each comma-separated) and the statement takes its
+# customer's. One row per matching budget, or one row with null budget columns when none does.
+_TARGET_SQL = f"""
+with customer as ({_CUSTOMER_SQL})
+select c.*, b.*
+from customer c
+left join lateral (
+    select b.budget_id, b.department, b.sub_category, b.fiscal_period, b.budgeted_amount,
+           b.currency, coalesce(u.committed_amount, 0) as committed,
+           coalesce(u.reserved_amount, 0) as reserved
+    from budget b left join budget_utilization u on u.budget_id = b.budget_id
+    where b.customer_id = %(c)s and lower(b.department) = lower(%(d)s)
+      and lower(coalesce(b.sub_category, '')) = lower(coalesce(%(s)s, ''))
+      and b.fiscal_period
+          = any(string_to_array(split_part(%(p)s, ';', coalesce(c.fy_start, 1)), ','))
+      and b.deleted_at is null
+) b on true
 """
 
 _FX_SQL = """
-(select rate, valid_from from budget_fx_rate
+(select rate, valid_from, 0 as inverse from budget_fx_rate
   where from_currency = %(f)s and to_currency = %(t)s and valid_from <= %(d)s
   order by valid_from desc limit 1)
 union all
-(select 1 / rate, valid_from from budget_fx_rate
+(select 1 / rate, valid_from, 1 as inverse from budget_fx_rate
   where from_currency = %(t)s and to_currency = %(f)s and valid_from <= %(d)s
   order by valid_from desc limit 1)
-order by valid_from desc limit 1
+order by valid_from desc, inverse limit 1
 """
 
 # The one statement that moves money into a bucket, only if the policy allows it.
@@ -74,7 +90,7 @@ update budget_utilization u
  where b.budget_id = u.budget_id and u.budget_id = %(b)s
    and (not %(check)s or (b.deleted_at is null
         and b.budgeted_amount - u.committed_amount - u.reserved_amount - %(r)s - %(k)s
-            >= -(b.budgeted_amount * %(tol)s / 100)))
+            >= -round(b.budgeted_amount * %(tol)s / 100, 2)))
 returning b.budgeted_amount, u.committed_amount, u.reserved_amount
 """
 
@@ -109,17 +125,20 @@ def candidate_periods(on: date | None, period: str | None, fy_start: int) -> lis
 
 def _canonical_period(raw: str, fy_start: int) -> str:
     """A period as the syncs understand it (FY2025-M03, Q1 2025, Jan 2025 ...), canonical."""
-    from finsync.budget.normalize import _Calendar, parse_period
-
-    canonical, why = parse_period(raw, _Calendar(start=fy_start))
+    canonical, why = _parse_period(raw, fy_start)
     if canonical is None:
         raise HTTPException(422, f"period {raw!r}: {why}")
     return canonical
 
 
-async def load_customer(conn, customer_id: str) -> Customer:
-    cur = await conn.execute(_CUSTOMER_SQL, {"c": customer_id})
-    row = await cur.fetchone()
+@lru_cache(maxsize=2048)
+def _parse_period(raw: str, fy_start: int) -> tuple[str | None, str | None]:
+    from finsync.budget.normalize import _Calendar, parse_period
+
+    return parse_period(raw, _Calendar(start=fy_start))
+
+
+def _customer(customer_id: str, row: dict) -> Customer:
     last = row["last_synced_at"]
     if last is None:
         stale = True  # never synced: nothing vouches for these figures
@@ -150,18 +169,33 @@ def _figures(row: dict) -> dict[str, Any]:
     }
 
 
-async def find_budgets(conn, customer: Customer, target) -> list[dict]:
-    periods = candidate_periods(target.date, target.period, customer.fy_start)
+async def load_target(conn, customer_id: str, target) -> tuple[Customer, list[dict]]:
+    """The customer's settings and the budgets matching the target, most specific period
+    first (404 when none does), in one statement."""
+    on = target.date or (datetime.now(UTC).date() if target.period is None else None)
+    by_start: list[str] = []
+    unreadable: dict[int, HTTPException] = {}
+    for start in range(1, 13):
+        try:
+            by_start.append(",".join(candidate_periods(on, target.period, start)))
+        except HTTPException as exc:  # a period this fiscal calendar cannot read
+            by_start.append("")
+            unreadable[start] = exc
     cur = await conn.execute(
-        _BUDGETS_SQL,
+        _TARGET_SQL,
         {
-            "c": customer.customer_id,
+            "c": customer_id,
             "d": target.department.strip(),
             "s": target.sub_category.strip() if target.sub_category else None,
-            "p": periods,
+            "p": ";".join(by_start),
         },
     )
     rows = await cur.fetchall()
+    customer = _customer(customer_id, rows[0])
+    if customer.fy_start in unreadable:
+        raise unreadable[customer.fy_start]
+    periods = by_start[customer.fy_start - 1].split(",")
+    rows = [r for r in rows if r["budget_id"] is not None]
     if not rows:
         what = f"department {target.department!r}" + (
             f", sub-category {target.sub_category!r}"
@@ -174,7 +208,7 @@ async def find_budgets(conn, customer: Customer, target) -> list[dict]:
             f"{', '.join(periods)}",
         )
     rank = {p: i for i, p in enumerate(periods)}
-    return sorted(rows, key=lambda r: rank[r["fiscal_period"]])
+    return customer, sorted(rows, key=lambda r: rank[r["fiscal_period"]])
 
 
 async def fx_rate(conn, from_currency: str, to_currency: str, on: date) -> Decimal:
@@ -188,12 +222,20 @@ async def fx_rate(conn, from_currency: str, to_currency: str, on: date) -> Decim
             f"no FX rate from {from_currency} to {to_currency} on or before {on}: "
             "load one with PUT /fx/rates or `finsync fx set`",
         )
-    return Decimal(row["rate"])
+    # Rounded as budget_reservation.fx_rate stores it, so every amount derived from the rate
+    # (a booking now, a partial commit later) uses the very rate that is recorded.
+    rate = Decimal(row["rate"]).quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
+    if not 0 < rate < MAX_RATE:
+        raise HTTPException(
+            422,
+            f"the FX rate from {from_currency} to {to_currency} on {on} ({rate}) is outside "
+            "what a reservation can record",
+        )
+    return rate
 
 
 async def check(conn, customer_id: str, req) -> dict[str, Any]:
-    customer = await load_customer(conn, customer_id)
-    rows = await find_budgets(conn, customer, req)
+    customer, rows = await load_target(conn, customer_id, req)
     best = rows[0]
     currency = req.currency or best["currency"]
     rate = await fx_rate(conn, currency, best["currency"], req.date or datetime.now(UTC).date())
@@ -299,16 +341,21 @@ async def _book(
         "insert into budget_utilization (budget_id) values (%s) on conflict do nothing",
         (budget_id,),
     )
-    cur = await conn.execute(
-        _BOOK_SQL,
-        {
-            "b": budget_id,
-            "r": reserve,
-            "k": commit,
-            "tol": tolerance or 0,
-            "check": tolerance is not None,
-        },
-    )
+    try:
+        cur = await conn.execute(
+            _BOOK_SQL,
+            {
+                "b": budget_id,
+                "r": reserve,
+                "k": commit,
+                "tol": tolerance or 0,
+                "check": tolerance is not None,
+            },
+        )
+    except psycopg.errors.NumericValueOutOfRange:  # the caller's savepoint undoes the attempt
+        raise HTTPException(
+            422, f"booking {reserve + commit} would exceed what the budget's totals can hold"
+        ) from None
     return await cur.fetchone()
 
 
@@ -375,13 +422,17 @@ def _reservation_body(res: dict, booked: dict, warnings: list[str]) -> dict[str,
 
 async def book_new(conn, customer_id: str, req, *, status: str, actor: str, key: str):
     """Reserve (status 'reserved') or directly commit (status 'committed') against a budget."""
-    customer = await load_customer(conn, customer_id)
-    best = (await find_budgets(conn, customer, req))[0]
+    customer, rows = await load_target(conn, customer_id, req)
+    best = rows[0]
     currency = req.currency or best["currency"]
     rate = await fx_rate(conn, currency, best["currency"], req.date or datetime.now(UTC).date())
     amount = money(req.amount * rate)
     if amount <= 0:
-        raise HTTPException(422, "amount must be more than 0")
+        raise HTTPException(
+            422, f"amount must be more than 0 (it is {amount} {best['currency']} at rate {rate})"
+        )
+    if amount >= MAX_BOOKED:
+        raise HTTPException(422, f"amount {amount} {best['currency']} is too large to book")
     reserve, commit = (amount, Decimal(0)) if status == "reserved" else (Decimal(0), amount)
     booked = await _book(
         conn, best["budget_id"], reserve=reserve, commit=commit, tolerance=customer.tolerance_pct
@@ -420,8 +471,13 @@ async def book_new(conn, customer_id: str, req, *, status: str, actor: str, key:
         actor,
         key,
     )
-    available_before = best["budgeted_amount"] - best["committed"] - best["reserved"]
-    allowance = money(best["budgeted_amount"] * customer.tolerance_pct / 100)
+    # From the row as booked (under its lock), not from the lookup before it: a concurrent
+    # booking in between changes what was available.
+    budgeted = booked["budgeted_amount"]
+    available_before = (
+        budgeted - booked["committed_amount"] - booked["reserved_amount"] + reserve + commit
+    )
+    allowance = money(budgeted * customer.tolerance_pct / 100)
     return _reservation_body(res, booked, _warnings(customer, available_before, amount, allowance))
 
 

@@ -2,28 +2,126 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date as Date
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 CUSTOMER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 CURRENCY = r"^[A-Z]{3}$"
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL characters
+MAX_AMOUNT = 10**12  # one request moves at most a trillion (the columns hold up to 10^16)
 
-# Money in, exactly (2 decimals, up to 10^16); money out as JSON numbers.
-MoneyIn = Annotated[Decimal, Field(ge=0, le=Decimal("9999999999999999.99"), decimal_places=2)]
+
+def decimal_in(*, maximum: int, places: int, positive: bool, text: str | None) -> Any:
+    """A Decimal given as a JSON number (or, with `text`, a string matching that pattern), at
+    most `maximum`, with at most `places` decimals; its OpenAPI schema says exactly that."""
+    step = Decimal(1).scaleb(-places)
+    number: dict[str, Any] = {"type": "number", "maximum": maximum, "multipleOf": float(step)}
+    number["exclusiveMinimum" if positive else "minimum"] = 0
+    schema = {"anyOf": [number, {"type": "string", "pattern": text}]} if text else number
+
+    def check_text(value: Any) -> Any:
+        if isinstance(value, str) and (text is None or not re.fullmatch(text, value)):
+            raise ValueError(
+                f"give a number with at most {places} decimals"
+                + (f" (or a string matching {text})" if text else "")
+            )
+        return value
+
+    bounds = {"gt": 0} if positive else {"ge": 0}
+    return Annotated[
+        Decimal,
+        Field(**bounds, le=Decimal(maximum), decimal_places=places),
+        BeforeValidator(check_text),
+        WithJsonSchema(schema, mode="validation"),
+    ]
+
+
+# Money in, exactly (2 decimals, up to MAX_AMOUNT); money out as JSON numbers.
+MoneyIn = decimal_in(
+    maximum=MAX_AMOUNT, places=2, positive=False, text=r"^0*[0-9]{1,12}(\.[0-9]{1,2})?$"
+)
+PositiveMoneyIn = decimal_in(
+    maximum=MAX_AMOUNT,
+    places=2,
+    positive=True,
+    text=r"^0*([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0?\.(0[1-9]|[1-9][0-9]?))$",
+)
 Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 Rate = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+
+
+# JSON bodies are typed as the schema says: no true for 1, no 1 for true, no number for a date.
+def _json_int(value: Any) -> Any:
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    ):
+        raise ValueError("give a whole number")
+    return value
+
+
+def _json_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("give true or false")
+    return value
+
+
+def _json_date(value: Any) -> Any:
+    if not (isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)):
+        raise ValueError("give a date as YYYY-MM-DD")
+    return value
+
+
+JsonInt = BeforeValidator(_json_int)
+JsonBool = BeforeValidator(_json_bool)
+JsonDate = BeforeValidator(_json_date)
+# Ids in bodies: bigserial values, bounded where a JSON number (a double) is still exact, so the
+# schema's bound means what it says and JavaScript clients keep ids intact.
+MAX_ID = 2**53 - 1
+ID = Annotated[int, Field(ge=1, le=MAX_ID), JsonInt]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+EXAMPLE_TARGET = {
+    "customer_id": "acme",
+    "department": "Marketing",
+    "sub_category": "Events",
+    "date": "2025-01-15",
+    "amount": 250.0,
+    "currency": "USD",
+}
+
+
+def _target_schema(example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        # date and period exclude each other (BudgetTarget's validator), said in the schema too
+        "not": {
+            "required": ["date", "period"],
+            "properties": {"date": {"type": "string"}, "period": {"type": "string"}},
+        },
+        "examples": [example],
+    }
+
+
 class BudgetTarget(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_target_schema(EXAMPLE_TARGET))
+
     customer_id: str | None = Field(
         None,
         pattern=CUSTOMER_ID,
@@ -33,12 +131,12 @@ class BudgetTarget(Strict):
     sub_category: Text | None = Field(
         None, description="Omit for the department-level budget (no sub-category)"
     )
-    date: Date | None = Field(
+    date: Annotated[Date, JsonDate] | None = Field(
         None,
         description="The purchase date; the most specific budget period containing it "
         "is used (month, then quarter, then year). Default: today",
     )
-    period: Annotated[str, Field(min_length=2, max_length=40)] | None = Field(
+    period: Annotated[str, Field(min_length=2, max_length=40, pattern=NO_NUL)] | None = Field(
         None,
         description="Instead of a date: a period such as FY2025-M03, FY2025-Q1, FY2025, "
         "Q1 2025 or Jan 2025",
@@ -60,7 +158,12 @@ class CheckRequest(BudgetTarget):
 
 
 class ReserveRequest(BudgetTarget):
-    reference: Annotated[str, Field(max_length=200)] | None = Field(
+    model_config = ConfigDict(
+        json_schema_extra=_target_schema({**EXAMPLE_TARGET, "reference": "PR-1042"})
+    )
+
+    amount: PositiveMoneyIn
+    reference: Annotated[str, Field(max_length=200, pattern=NO_NUL)] | None = Field(
         None, description="Your requisition or purchase-order number"
     )
 
@@ -69,9 +172,35 @@ class CommitRequest(Strict):
     """Commit a reservation (all of it, or `amount` of it, releasing the rest), or commit
     directly against a budget (give the budget target instead of a reservation)."""
 
-    reservation_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    model_config = ConfigDict(
+        extra="forbid",
+        # exactly one of reservation_id and target (the validator below), said in the schema too
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["reservation_id"],
+                    "properties": {
+                        "reservation_id": {"type": "integer"},
+                        "target": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["target"],
+                    "properties": {
+                        "target": {"type": "object"},
+                        "reservation_id": {"type": "null"},
+                        "customer_id": {"type": "null"},
+                        "amount": {"type": "null"},
+                    },
+                },
+            ],
+            "examples": [{"reservation_id": 1, "customer_id": "acme", "amount": 200.0}],
+        },
+    )
+
+    reservation_id: ID | None = None
     customer_id: str | None = Field(None, pattern=CUSTOMER_ID)
-    amount: MoneyIn | None = Field(
+    amount: PositiveMoneyIn | None = Field(
         None,
         description="With reservation_id: the amount to commit, in the reservation's "
         "currency (default: all of it)",
@@ -88,7 +217,12 @@ class CommitRequest(Strict):
 
 
 class ReleaseRequest(Strict):
-    reservation_id: int = Field(ge=1, le=2**63 - 1)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reservation_id": 2, "customer_id": "acme"}]},
+    )
+
+    reservation_id: ID
     customer_id: str | None = Field(None, pattern=CUSTOMER_ID)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from datetime import UTC, date, datetime
@@ -14,18 +15,69 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from finsync.api import airflow_bridge, db
 from finsync.api.auth import Admin, Principal, Who
-from finsync.api.schemas import CURRENCY, CUSTOMER_ID, Money, Strict
+from finsync.api.schemas import (
+    CURRENCY,
+    CUSTOMER_ID,
+    JsonBool,
+    JsonDate,
+    JsonInt,
+    Money,
+    Problem,
+    Strict,
+    decimal_in,
+)
 
 router = APIRouter()
 Frequency = Literal["hourly", "every_4_hours", "every_12_hours", "daily", "manual"]
 SourceType = Literal["local", "sftp", "s3", "upload"]
-Pct = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
+Pct = decimal_in(
+    maximum=100, places=2, positive=False, text=r"^0*(100(\.00?)?|[0-9]{1,2}(\.[0-9]{1,2})?)$"
+)
+FxRateValue = decimal_in(
+    maximum=10**9,
+    places=10,
+    positive=True,
+    text=r"^0*([1-9][0-9]{0,8}(\.[0-9]{1,10})?|0?\.[0-9]{0,9}[1-9])$",
+)
 CustomerId = Annotated[str, Field(pattern=CUSTOMER_ID)]
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1, examples=[1])]
+CustomerQuery = Annotated[str | None, Query(pattern=CUSTOMER_ID, examples=["acme"])]
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+CUSTOMER_FORM = "Required with an admin token; a customer token acts for its own customer"
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the error statuses a route can answer with."""
+    what = {
+        403: "Not allowed for this token",
+        404: "No such customer, config or file",
+        409: "Conflicts with what exists",
+        410: "Gone",
+        413: "File too large",
+        503: "Airflow cannot start the run now",
+    }
+    return {code: {"model": Problem, "description": what[code]} for code in codes}
+
+
+def _storable_json(what: str, value: Any) -> None:
+    """Refuse (422) JSON that PostgreSQL's jsonb cannot hold: NUL characters, NaN, infinity."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise HTTPException(422, f"{what} must not contain NUL characters")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise HTTPException(422, f"{what} must not contain NaN or infinite numbers")
+
 
 _CONFIG_COLUMNS = (
     "config_id, customer_id, source_type, enabled, frequency, source_config, column_mapping, "
@@ -36,37 +88,82 @@ _CONFIG_COLUMNS = (
 
 
 class ConfigFields(Strict):
-    enabled: bool | None = None
+    enabled: Annotated[bool, JsonBool] | None = None
     frequency: Frequency | None = None
     source_config: dict[str, Any] | None = None
     column_mapping: dict[str, str | None] | None = None
-    fiscal_year_start_month: int | None = Field(None, ge=1, le=12)
+    fiscal_year_start_month: Annotated[int, Field(ge=1, le=12), JsonInt] | None = None
     default_currency: str | None = Field(None, pattern=CURRENCY)
     error_tolerance_pct: Pct | None = None
     max_soft_delete_pct: Pct | None = None
-    settle_seconds: int | None = Field(None, ge=0, le=86400)
+    settle_seconds: Annotated[int, Field(ge=0, le=86400), JsonInt] | None = None
     notify: dict[str, Any] | None = None
 
 
 class ConfigCreate(ConfigFields):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "globex",
+                    "source_type": "sftp",
+                    "frequency": "daily",
+                    "source_config": {
+                        "conn_id": "globex_sftp",
+                        "path": "/exports/budget",
+                        "glob": "*.xlsx",
+                    },
+                    "fiscal_year_start_month": 7,
+                    "default_currency": "AUD",
+                }
+            ]
+        },
+    )
+
     customer_id: CustomerId
     source_type: SourceType
     source_config: dict[str, Any]
 
 
 class TriggerRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"customer_id": "acme", "force": False}]}
+    )
+
     customer_id: CustomerId | None = None
-    force: bool = False
+    force: Annotated[bool, JsonBool] = False
 
 
 class FxRate(Strict):
+    """1 unit of from_currency = rate units of to_currency, from valid_from on."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "from_currency": "EUR",
+                    "to_currency": "USD",
+                    "valid_from": "2025-01-01",
+                    "rate": 1.08,
+                }
+            ]
+        },
+    )
+
     from_currency: str = Field(pattern=CURRENCY)
     to_currency: str = Field(pattern=CURRENCY)
-    valid_from: date
-    rate: Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), decimal_places=10)]
+    valid_from: Annotated[date, JsonDate]
+    rate: FxRateValue
 
 
 class Policy(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"over_budget_policy": "tolerance", "tolerance_pct": 5}]},
+    )
+
     over_budget_policy: Literal["block", "tolerance"]
     tolerance_pct: Pct = Decimal(0)
 
@@ -95,10 +192,8 @@ async def _rows(sql: str, args=()) -> list[dict]:
 # ---- configs (admin) ----------------------------------------------------------------------
 
 
-@router.get("/sync/config", tags=["sync"], summary="List source configs")
-async def list_configs(
-    who: Admin, customer_id: Annotated[str | None, Query(pattern=CUSTOMER_ID)] = None
-) -> list[dict[str, Any]]:
+@router.get("/sync/config", tags=["sync"], responses=_errors(403), summary="List source configs")
+async def list_configs(who: Admin, customer_id: CustomerQuery = None) -> list[dict[str, Any]]:
     return await _rows(
         f"select {_CONFIG_COLUMNS} from budget_data_source_config "  # noqa: S608 - constant
         "where %(c)s::text is null or customer_id = %(c)s order by customer_id, config_id",
@@ -106,10 +201,18 @@ async def list_configs(
     )
 
 
-@router.post("/sync/config", tags=["sync"], status_code=201, summary="Add a source config")
+@router.post(
+    "/sync/config",
+    tags=["sync"],
+    status_code=201,
+    responses=_errors(403, 409),
+    summary="Add a source config",
+)
 async def create_config(who: Admin, body: ConfigCreate) -> dict[str, Any]:
     _validate_source(body.source_type, body.source_config)
     values = body.model_dump(exclude_none=True)
+    for key in ("source_config", "column_mapping", "notify"):
+        _storable_json(key, values.get(key))
     for key in ("source_config", "column_mapping", "notify"):
         if key in values:
             values[key] = json.dumps(values[key])
@@ -132,11 +235,16 @@ async def create_config(who: Admin, body: ConfigCreate) -> dict[str, Any]:
     return row
 
 
-@router.patch("/sync/config/{config_id}", tags=["sync"], summary="Change a source config")
-async def patch_config(
-    who: Admin, config_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], body: ConfigFields
-) -> dict[str, Any]:
+@router.patch(
+    "/sync/config/{config_id}",
+    tags=["sync"],
+    responses=_errors(403, 404),
+    summary="Change a source config",
+)
+async def patch_config(who: Admin, config_id: RowId, body: ConfigFields) -> dict[str, Any]:
     values = body.model_dump(exclude_none=True)
+    for key in ("source_config", "column_mapping", "notify"):
+        _storable_json(key, values.get(key))
     p = await db.pool()
     async with p.connection() as conn, conn.transaction():
         cur = await conn.execute(
@@ -184,16 +292,19 @@ async def _start_run(who: Principal, customer_id: str, force: bool) -> dict:
     "/sync/trigger",
     tags=["sync"],
     status_code=202,
+    responses=_errors(403, 404, 503),
     summary="Start a budget_sync run for one customer now",
 )
 async def trigger_sync(who: Who, body: TriggerRequest) -> dict:
     return await _start_run(who, who.customer(body.customer_id), body.force)
 
 
-@router.get("/sync/history", tags=["sync"], summary="Sync attempts, newest first")
+@router.get(
+    "/sync/history", tags=["sync"], responses=_errors(403), summary="Sync attempts, newest first"
+)
 async def history(
     who: Who,
-    customer_id: Annotated[str | None, Query(pattern=CUSTOMER_ID)] = None,
+    customer_id: CustomerQuery = None,
     status: Annotated[
         Literal["running", "success", "partial", "failed", "unchanged", "needs_review"] | None,
         Query(),
@@ -223,9 +334,13 @@ async def history(
     "/sync/history/{sync_id}/rejects",
     tags=["sync"],
     response_class=FileResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "The rejected rows"},
+        **_errors(404, 410),
+    },
     summary="Download the rejected rows of one sync (CSV)",
 )
-async def rejects(who: Who, sync_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)]):
+async def rejects(who: Who, sync_id: RowId):
     rows = await _rows(
         "select customer_id, reject_file from sync_history where sync_id = %s", (sync_id,)
     )
@@ -240,11 +355,12 @@ async def rejects(who: Who, sync_id: Annotated[int, PathParam(ge=1, le=2**63 - 1
 @router.get(
     "/sync/totals",
     tags=["sync"],
+    responses=_errors(403),
     summary="A customer's total active budget after each of its last syncs",
 )
 async def totals(
     who: Who,
-    customer_id: Annotated[str | None, Query(pattern=CUSTOMER_ID)] = None,
+    customer_id: CustomerQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 30,
 ) -> list[dict[str, Any]]:
     """Per sync that changed or checked budgets: the change it made (from the audit log) and
@@ -257,8 +373,15 @@ async def totals(
             where customer_id = %(c)s and status in ('success', 'partial', 'unchanged')
             order by sync_id desc limit %(l)s
         ), changes as (
-            select sync_id, sum(coalesce((new_values->>'budgeted_amount')::numeric, 0)
-                         - coalesce((old_values->>'budgeted_amount')::numeric, 0)) as change
+            -- what each audited action did to the ACTIVE total: a restored budget comes back
+            -- whole (its old amount was not counted while it was deleted)
+            select sync_id, sum(case action
+                    when 'create' then (new_values->>'budgeted_amount')::numeric
+                    when 'restore' then (new_values->>'budgeted_amount')::numeric
+                    when 'update' then (new_values->>'budgeted_amount')::numeric
+                                     - (old_values->>'budgeted_amount')::numeric
+                    when 'soft_delete' then -(old_values->>'budgeted_amount')::numeric
+                end) as change
             from audit_log where customer_id = %(c)s and sync_id is not null group by sync_id
         ), current as (
             select coalesce(sum(budgeted_amount), 0) as total from budget
@@ -276,7 +399,12 @@ async def totals(
     )
 
 
-@router.get("/sync/health", tags=["sync"], summary="Scheduled, running, last and stale syncs")
+@router.get(
+    "/sync/health",
+    tags=["sync"],
+    responses=_errors(403),
+    summary="Scheduled, running, last and stale syncs",
+)
 async def health(who: Admin) -> dict[str, Any]:
     from finsync.api.money import FREQUENCY_SECONDS
 
@@ -338,11 +466,13 @@ def _describe_source(source_type: str, cfg: dict[str, Any]) -> str:
 # ---- files --------------------------------------------------------------------------------
 
 
-async def _save_upload(upload: UploadFile, folder: Path) -> Path:
+async def _save_upload(upload: UploadFile, folder: Path, *, stamp: bool = True) -> Path:
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(upload.filename or "upload").name).strip("._")
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    target = folder / f"{stamp}_{name or 'upload'}"
+    name = name or "upload"
+    if stamp:  # a drop folder keeps every upload, newest last
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}_{name}"
+    target = folder / name
     partial = folder / f".{target.name}.part"  # not matched by the source's glob while written
     size = 0
     with partial.open("wb") as out:
@@ -357,18 +487,23 @@ async def _save_upload(upload: UploadFile, folder: Path) -> Path:
     return target
 
 
-@router.post("/files/analyze", tags=["files"], summary="Analyze a budget file (nothing stored)")
+@router.post(
+    "/files/analyze",
+    tags=["files"],
+    responses=_errors(413),
+    summary="Analyze a budget file (nothing stored)",
+)
 async def analyze_file(
     who: Who,
     file: Annotated[UploadFile, File(description="CSV, XLSX or XLS")],
-    sheet: Annotated[str | None, Form(max_length=100)] = None,
-    header_row: Annotated[int | None, Form(ge=1, le=10000)] = None,
+    sheet: Annotated[str, Form(max_length=100, description="Default: the budget sheet")] = None,
+    header_row: Annotated[int, Form(ge=1, le=10000, description="Default: detected")] = None,
 ) -> dict[str, Any]:
     from finsync.budget.analyze import analyze
     from finsync.budget.model import BudgetFileError
 
     with tempfile.TemporaryDirectory(prefix="finsync-analyze-") as tmp:
-        path = await _save_upload(file, Path(tmp))
+        path = await _save_upload(file, Path(tmp), stamp=False)  # errors name the file
         try:
             return await run_in_threadpool(analyze, path, sheet=sheet, header_row=header_row)
         except BudgetFileError as exc:
@@ -379,12 +514,13 @@ async def analyze_file(
     "/files/import",
     tags=["files"],
     status_code=202,
+    responses=_errors(403, 404, 409, 413, 503),
     summary="Upload a budget file and sync it like any other source",
 )
 async def import_file(
     who: Who,
     file: Annotated[UploadFile, File(description="CSV, XLSX or XLS")],
-    customer_id: Annotated[str | None, Form(pattern=CUSTOMER_ID)] = None,
+    customer_id: Annotated[str, Form(pattern=CUSTOMER_ID, description=CUSTOMER_FORM)] = None,
 ) -> dict[str, Any]:
     """Writes the file to the customer's `upload` source folder and starts a `budget_sync`
     run for the customer; follow it with GET /sync/history."""
@@ -400,7 +536,12 @@ async def import_file(
             f"customer {customer_id!r} has no enabled upload source: add one with "
             "POST /sync/config (source_type upload, source_config.path = the drop folder)",
         )
-    saved = await _save_upload(file, Path(rows[0]["source_config"]["path"]))
+    folder = rows[0]["source_config"].get("path")
+    if not isinstance(folder, str) or not folder:
+        raise HTTPException(
+            409, f"customer {customer_id!r}'s upload source has no path: set source_config.path"
+        )
+    saved = await _save_upload(file, Path(folder))
     run = await _start_run(who, customer_id, force=False)
     return {**run, "file_name": saved.name}
 
@@ -416,10 +557,13 @@ async def get_rates(who: Who) -> list[dict[str, Any]]:
     )
 
 
-@router.put("/fx/rates", tags=["fx"], summary="Add or replace FX rates")
+@router.put("/fx/rates", tags=["fx"], responses=_errors(403), summary="Add or replace FX rates")
 async def put_rates(
     who: Admin, rates: Annotated[list[FxRate], Field(min_length=1, max_length=10000)]
 ) -> dict[str, int]:
+    same = sorted({r.from_currency for r in rates if r.from_currency == r.to_currency})
+    if same:
+        raise HTTPException(422, f"a rate from a currency to itself is always 1: {', '.join(same)}")
     p = await db.pool()
     async with p.connection() as conn, conn.transaction(), conn.cursor() as cur:
         await cur.executemany(
@@ -431,10 +575,13 @@ async def put_rates(
     return {"rates": len(rates)}
 
 
-@router.get("/budget/policy", tags=["budget"], summary="A customer's over-budget policy")
-async def get_policy(
-    who: Who, customer_id: Annotated[str | None, Query(pattern=CUSTOMER_ID)] = None
-) -> PolicyOut:
+@router.get(
+    "/budget/policy",
+    tags=["budget"],
+    responses=_errors(403),
+    summary="A customer's over-budget policy",
+)
+async def get_policy(who: Who, customer_id: CustomerQuery = None) -> PolicyOut:
     customer_id = who.customer(customer_id)
     rows = await _rows(
         "select over_budget_policy, tolerance_pct from budget_customer_policy "
@@ -445,9 +592,16 @@ async def get_policy(
     return PolicyOut(customer_id=customer_id, **found)
 
 
-@router.put("/budget/policy/{customer_id}", tags=["budget"], summary="Set an over-budget policy")
+@router.put(
+    "/budget/policy/{customer_id}",
+    tags=["budget"],
+    responses=_errors(403),
+    summary="Set an over-budget policy",
+)
 async def put_policy(
-    who: Admin, customer_id: Annotated[str, PathParam(pattern=CUSTOMER_ID)], body: Policy
+    who: Admin,
+    customer_id: Annotated[str, PathParam(pattern=CUSTOMER_ID, examples=["acme"])],
+    body: Policy,
 ) -> PolicyOut:
     tolerance = body.tolerance_pct if body.over_budget_policy == "tolerance" else Decimal(0)
     await _rows(
