@@ -3,7 +3,7 @@ VENV        ?= .venv
 PYTHON      ?= python3
 export FINSYNC_HOME ?= $(CURDIR)/.finsync
 
-.PHONY: setup demo test ui lint bench clean
+.PHONY: setup browser demo test ui lint bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/finsync demo run
 
+## Debian's Chromium, which the browser test drives (tests/integration/test_budget_ui.py).
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
 ## 2. Set up and run the whole test suite.
-test: setup
+test: setup browser
 	$(VENV)/bin/ruff check src dags plugins tests bench
 	$(VENV)/bin/python -m pytest -q
 

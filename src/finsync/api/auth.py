@@ -6,7 +6,13 @@
   `finsync tokens create`.
 - Inside the Airflow API server, an Airflow user's JWT (the UI's session cookie or a bearer
   token) is accepted too; users allowed to trigger the `budget_sync` DAG act as admins. This is
-  what the "Budget sync" page in the Airflow UI uses.
+  what the "Budget sync" page in the Airflow UI uses: it is shown in a same-origin iframe, so its
+  fetches carry the UI's `_token` cookie (HttpOnly, path `/`, set by Airflow's login).
+- Only credentials the caller presented count. With `[core] simple_auth_manager_all_admins`
+  (the local setup), Airflow's `SimpleAllAdminMiddleware` appends an anonymous admin's
+  `Authorization: Bearer` header to every request the API server receives, this service's
+  included; that header is not the caller's and is ignored, so a request without a credential
+  gets 401 here too (the page then signs in through Airflow's login, which sets the cookie).
 """
 
 from __future__ import annotations
@@ -111,19 +117,54 @@ async def _airflow_user(token: str) -> Principal:
     return Principal(f"airflow:{user.get_name()}", "admin")
 
 
+def _adds_anonymous_admin(request: Request) -> bool:
+    """Did Airflow's API server append an anonymous admin's Authorization header to this
+    request? It does to every request (mounted apps included) when its auth manager registers
+    `SimpleAllAdminMiddleware` (SimpleAuthManager with `simple_auth_manager_all_admins`)."""
+    from finsync.api.app import URL_PREFIX
+
+    if not request.scope.get("root_path", "").endswith(URL_PREFIX):
+        return False  # not mounted in Airflow's API server (e.g. the app served on its own)
+    try:
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.api_fastapi.auth.managers.simple.middleware import SimpleAllAdminMiddleware
+
+        middlewares = get_auth_manager().get_fastapi_middlewares()
+    except Exception:  # noqa: BLE001 - another auth manager, or no Airflow here
+        return False
+    return any(cls is SimpleAllAdminMiddleware for cls, _ in middlewares)
+
+
+def presented_bearer(request: Request) -> str | None:
+    """The bearer token the caller sent, if any. The all-admins middleware appends its header
+    after the client's (`request.scope["headers"].append`), so the last one is dropped then."""
+    values = [v for k, v in request.scope.get("headers", ()) if k == b"authorization"]
+    if values and _adds_anonymous_admin(request):
+        values.pop()
+    if not values:
+        return None
+    scheme, _, token = values[0].decode("latin-1").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 async def principal(
     request: Request,
+    # Declares the bearer scheme in the OpenAPI schema; the token itself is read by
+    # presented_bearer(), which tells the caller's header from one Airflow added.
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    if credentials is not None and credentials.scheme.lower() == "bearer":
-        token = credentials.credentials
+    token = presented_bearer(request)
+    if token is not None:
         if token.startswith(TOKEN_PREFIX):
             return await _finsync_token(token)
         return await _airflow_user(token)
     cookie = request.cookies.get(AIRFLOW_COOKIE)
     if cookie:
         return await _airflow_user(cookie)
-    raise _unauthorized("authenticate with 'Authorization: Bearer <token>'")
+    raise _unauthorized(
+        "authenticate with 'Authorization: Bearer <token>', or sign in to Airflow's UI"
+    )
 
 
 async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:

@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
+
+from finsync.api.schemas import CUSTOMER_ID
 
 router = APIRouter()
 PAGE = Path(__file__).with_name("static") / "budget_sync.html"
+_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def _policy(html: str) -> str:
+    """Content-Security-Policy: only the page's own inline script runs (by hash), so nothing
+    inserted into it could; it talks to its own origin only; only Airflow's UI (same origin)
+    may frame it."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in _SCRIPT.findall(html)
+    )
+    return (
+        f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; frame-ancestors 'self'; base-uri 'none'; "
+        "form-action 'self'"
+    )
 
 
 @router.get("/ui/", response_class=HTMLResponse, include_in_schema=False)
-async def page() -> HTMLResponse:
-    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+async def page(
+    customer: Annotated[
+        str | None, Query(pattern=CUSTOMER_ID, description="The customer shown in detail")
+    ] = None,
+) -> HTMLResponse:
+    """The page holds no data (its script reads /sync/* with the caller's credentials), so it
+    is served to anyone; `customer` (deep links such as ?customer=acme) is read by the script."""
+    html = PAGE.read_text(encoding="utf-8")
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": _policy(html),
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        },
+    )

@@ -1,0 +1,435 @@
+"""The "Budget sync" page of finsync's Airflow plugin, end to end: stock Airflow (API server and
+scheduler) on real PostgreSQL, the page loaded in the Airflow UI (/plugin/budget-sync, an iframe)
+and on its own (/finsync/ui/) by headless Chromium (Debian's, driven by Playwright), Refresh Now
+starting a real budget_sync run. Also: the budget service is really served by Airflow's API
+server, and only to callers who authenticate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.integration.api_helpers import bearer, seed_customer, tokens
+from tests.integration.conftest import AIRFLOW, _free_port
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path("/tmp/budget_ui.png")
+DAG_ID = "budget_sync"
+# Customer data is untrusted: it must show up as text, never run.
+HOSTILE = '<img src=x onerror="window.__xss=1">'
+REVIEW_RUN = "scheduled__2026-11-21T23:00:00+00:00"
+
+
+def _http(env, method: str, path: str, body=None, headers=None, raw: bool = False):
+    """(status, body) of a request to the API server; body parsed as JSON unless raw."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        env["api_url"] + path,
+        method=method,
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, payload = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, payload = exc.code, exc.read()
+    return status, payload.decode() if raw else json.loads(payload or b"null")
+
+
+def _airflow(env, method: str, path: str, body=None):
+    status, payload = _http(env, method, "/api/v2" + path, body)
+    assert status < 300 or status == 409, (method, path, status, payload)
+    return payload
+
+
+def _run_ids(env) -> set[str]:
+    """The budget_sync runs Airflow's REST API lists (the metadata DB outlives a test)."""
+    runs = _airflow(env, "GET", f"/dags/{DAG_ID}/dagRuns?limit=1000")["dag_runs"]
+    return {r["dag_run_id"] for r in runs if (r["conf"] or {}).get("customer_id")}
+
+
+def _end_unfinished_runs(env) -> None:
+    runs = _airflow(env, "GET", f"/dags/{DAG_ID}/dagRuns?state=queued&state=running")
+    for run in runs["dag_runs"]:
+        path = f"/dags/{DAG_ID}/dagRuns/{quote(run['dag_run_id'], safe='')}"
+        _airflow(env, "PATCH", path, {"state": "failed"})
+
+
+@pytest.fixture
+def airflow(airflow_services):
+    """The services with budget_sync unpaused and its pool. Airflow's metadata DB outlives a
+    test: budget_sync runs left unfinished (here, or by an interrupted earlier session) would
+    sync whatever customers the next test seeds, so they are ended before and after."""
+    env = airflow_services
+    _end_unfinished_runs(env)
+    _airflow(env, "POST", "/pools", {"name": "budget_sync", "slots": 5})
+    _airflow(env, "PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+    yield env
+    _end_unfinished_runs(env)
+
+
+@pytest.fixture
+def chromium():
+    """Debian's Chromium driven by Playwright (no browser download). Missing, the test fails:
+    `make test` installs it (its `browser` step)."""
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: run `make browser` "
+            "(apt-get install -y chromium) — `make test` does this first",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _seed(conn, tmp_path: Path) -> dict:
+    """Three customers: acme (a success 2 hours ago after a failed file with rejected rows, with
+    audit-logged changes for the chart), globex (waiting for a person's review) and initech
+    (disabled, never synced, a hostile source path). None is due, so a scheduled run of the DAG
+    syncs nobody."""
+    now = datetime.now(UTC)
+    inbox = tmp_path / "acme-inbox"
+    inbox.mkdir()
+    rejects = tmp_path / "rejects.csv"
+    rejects.write_text(
+        'row,column,value,message\n7,Amount,"12,34.5x",not an amount\n'
+        f'12,Period,"{HOSTILE.replace(chr(34), chr(34) * 2)}",unreadable period\n',
+        encoding="utf-8",
+    )
+
+    def config(customer_id, frequency, path, **cols) -> int:
+        config_id = conn.execute(
+            "insert into budget_data_source_config (customer_id, source_type, frequency, "
+            "source_config, settle_seconds) values (%s, 'local', %s, %s, 0) returning config_id",
+            (customer_id, frequency, json.dumps({"path": str(path), "glob": "*.csv"})),
+        ).fetchone()[0]
+        if cols:
+            sets = ", ".join(f"{k} = %({k})s" for k in cols)
+            conn.execute(
+                f"update budget_data_source_config set {sets} where config_id = %(id)s",
+                {**cols, "id": config_id},
+            )
+        return config_id
+
+    def attempt(customer_id, config_id, status, ago, **cols) -> int:
+        start = now - ago
+        cols = {"end_time": start + timedelta(seconds=4), "duration_ms": 4000, **cols}
+        if "errors" in cols:
+            cols["errors"] = json.dumps(cols["errors"])
+        if "review" in cols:
+            cols["review"] = json.dumps(cols["review"])
+        names = ["customer_id", "config_id", "status", "start_time", *cols]
+        return conn.execute(
+            f"insert into sync_history ({', '.join(names)}) "
+            f"values ({', '.join(['%s'] * len(names))}) returning sync_id",
+            (customer_id, config_id, status, start, *cols.values()),
+        ).fetchone()[0]
+
+    def budget(department, amount, deleted=False) -> int:
+        return conn.execute(
+            "insert into budget (customer_id, department, fiscal_period, budgeted_amount, "
+            "currency, source, deleted_at) values ('acme', %s, 'FY2026', %s, 'USD', 'test', %s) "
+            "returning budget_id",
+            (department, amount, now if deleted else None),
+        ).fetchone()[0]
+
+    def audit(budget_id, sync_id, action, old, new) -> None:
+        conn.execute(
+            "insert into audit_log (budget_id, customer_id, sync_id, action, old_values, "
+            "new_values, actor) values (%s, 'acme', %s, %s, %s, %s, 'sync')",
+            (budget_id, sync_id, action, old and json.dumps(old), new and json.dumps(new)),
+        )
+
+    acme = config(
+        "acme",
+        "every_4_hours",
+        inbox,
+        last_sync_at=now - timedelta(hours=2),
+        last_sync_status="success",
+        next_sync_at=now + timedelta(hours=2),
+    )
+    first = attempt(
+        "acme", acme, "success", timedelta(days=3), file_name="acme_2026-11-19.csv",
+        total_rows=3, created_count=3,
+    )  # fmt: skip
+    failed = attempt(
+        "acme", acme, "failed", timedelta(days=1), file_name=f"acme_{HOSTILE}.csv",
+        total_rows=14, error_count=2, reject_file=str(rejects),
+        message="2 of 14 rows rejected (14.3 %, tolerance 0 %): nothing was imported and the "
+        "previous budgets stay in force",
+        errors=[
+            {"row": 7, "column": "Amount", "value": "12,34.5x", "message": "not an amount"},
+            {"row": 12, "column": "Period", "value": HOSTILE, "message": "unreadable period"},
+        ],
+    )  # fmt: skip
+    unchanged = attempt(
+        "acme", acme, "unchanged", timedelta(hours=12), message="no new file since the last sync"
+    )
+    latest = attempt(
+        "acme", acme, "success", timedelta(hours=2), file_name="acme_2026-11-21.xlsx",
+        total_rows=4, created_count=1, updated_count=1, unchanged_count=1, soft_deleted_count=1,
+        triggered_by="schedule", airflow_run_id="scheduled__2026-11-21T22:00:00+00:00",
+    )  # fmt: skip
+    marketing, it = budget("Marketing", "12000.00"), budget("IT", "5000.00")
+    sales, hr = budget("Sales", "2500.00", deleted=True), budget("HR", "3000.00")
+    for budget_id, amount in ((marketing, 10000), (it, 5000), (sales, 2500)):
+        audit(budget_id, first, "create", None, {"budgeted_amount": amount, "currency": "USD"})
+    audit(marketing, latest, "update", {"budgeted_amount": 10000}, {"budgeted_amount": 12000})
+    audit(hr, latest, "create", None, {"budgeted_amount": 3000, "currency": "USD"})
+    audit(sales, latest, "soft_delete", {"budgeted_amount": 2500}, {"deleted_at": str(now)})
+
+    globex = config(
+        "globex",
+        "hourly",
+        tmp_path / "globex",
+        last_sync_at=now - timedelta(minutes=30),
+        last_sync_status="needs_review",
+        next_sync_at=now + timedelta(minutes=30),
+    )
+    review = attempt(
+        "globex", globex, "needs_review", timedelta(minutes=30), file_name="globex_fy26.csv",
+        airflow_run_id=REVIEW_RUN, review={"kind": "mapping", "headers": ["A", "B"]},
+        message="the column mapping needs a person (confidence 0.41 < 0.80): nothing was "
+        "imported yet",
+    )  # fmt: skip
+    config("initech", "daily", f"/exports/{HOSTILE}", enabled=False)
+    return {"failed": failed, "unchanged": unchanged, "latest": latest, "review": review}
+
+
+def test_budget_sync_page_in_the_airflow_ui(conn, airflow, chromium, tmp_path):
+    from playwright.sync_api import expect
+
+    started = time.monotonic()
+    env = airflow
+    base = env["api_url"]
+    seeded = _seed(conn, tmp_path)
+
+    context = chromium.new_context(viewport={"width": 1440, "height": 1050})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # 1. In the Airflow UI: the nav entry's page shows /finsync/ui/ in an iframe. In this local
+    # setup (all admins) nobody has signed in: the page's first call gets 401 and it signs in
+    # through Airflow's login (no password here), which sets the UI's session cookie.
+    page.goto(base + "/plugin/budget-sync")
+    frame = page.frame_locator('iframe[title="Budget sync"]')
+    acme = frame.locator('#customers tr[data-customer="acme"]')
+    expect(acme).to_contain_text("2 hours ago")
+    assert any(c["name"] == "_token" and c["httpOnly"] for c in context.cookies())
+    expect(acme.locator("td").nth(0)).to_have_text("Success")
+    expect(acme).to_contain_text("in 2 hours")  # next sync
+    expect(acme).to_contain_text(f"local:{tmp_path}/acme-inbox/*.csv")
+    # created, updated, unchanged, soft-deleted, errors of the last run
+    expect(acme.locator("td.num")).to_have_text(["1", "1", "1", "1", "0"])
+
+    globex = frame.locator('#customers tr[data-customer="globex"]')
+    expect(globex.locator(".badge").first).to_have_text("Needs review")
+    review_link = globex.locator("a[data-review]")
+    review_route = f"/dags/{DAG_ID}/runs/{quote(REVIEW_RUN, safe='')}/required_actions"
+    expect(review_link).to_have_attribute("href", review_route)
+    initech = frame.locator('#customers tr[data-customer="initech"]')
+    expect(initech.locator(".badge")).to_have_text("Disabled")
+    expect(initech).to_contain_text("never")
+    expect(initech).to_contain_text(f"/exports/{HOSTILE}/*.csv")  # as text
+    expect(frame.locator("#tiles")).to_contain_text("1Need review")
+
+    # 2. acme's history: the failure's reason and rejected rows, the reject file, the chart.
+    frame.locator('button[data-select="acme"]').click()
+    expect(frame.locator("#detail-h")).to_have_text("acme")
+    failed = frame.locator(f'#history-table tr[data-sync-id="{seeded["failed"]}"]')
+    expect(failed.locator(".badge")).to_have_text("Failed")
+    expect(failed).to_contain_text("1 day ago")
+    expect(failed).to_contain_text(f"acme_{HOSTILE}.csv")
+    details = failed.locator("xpath=following-sibling::tr[1]")
+    expect(details.locator(".reason")).to_have_text(
+        "Why it failed: 2 of 14 rows rejected (14.3 %, tolerance 0 %): nothing was imported and "
+        "the previous budgets stay in force"
+    )
+    expect(details.locator("tr.reject")).to_have_count(2)
+    expect(details.locator("tr.reject").nth(0).locator("td")).to_have_text(
+        ["7", "Amount", "12,34.5x", "not an amount"]
+    )
+    expect(details.locator("tr.reject").nth(1).locator("td")).to_have_text(
+        ["12", "Period", HOSTILE, "unreadable period"]
+    )
+    download = details.locator("a[data-rejects]")
+    href = f"/finsync/sync/history/{seeded['failed']}/rejects"
+    expect(download).to_have_attribute("href", href)
+    csv = context.request.get(base + href)  # with the page's session cookie
+    assert csv.status == 200 and "12,34.5x" in csv.text()
+    assert _http(env, "GET", href)[0] == 401  # no session, no rejected rows
+
+    chart = frame.locator("svg#totals-chart")
+    expect(chart.locator("circle")).to_have_count(3)  # the success, unchanged and success
+    expect(chart.locator("rect.bar.up")).to_have_count(2)  # +17,500 (first), +2,500 (latest)
+    expect(chart.locator("desc")).to_contain_text("went from 17,500.00 to 20,000.00")
+    expect(chart.locator("desc")).to_contain_text("by +2,500.00")
+    assert frame.locator("body").evaluate("() => window.__xss") is None
+    assert frame.locator("img").count() == 0
+
+    # 3. Refresh Now starts a budget_sync run for acme; the page shows it and follows it.
+    before = _run_ids(env)
+    frame.locator('#detail-actions button[data-refresh="acme"]').click()
+    expect(frame.locator("#notice")).to_contain_text("Sync started for acme")
+    run_id = frame.locator("#started-run").inner_text()
+    assert run_id.startswith("api__acme__")
+    row = frame.locator(f'#history-table tr.attempt[data-run-id="{run_id}"]')
+    expect(row).to_be_visible()
+    expect(row.locator(".badge")).to_have_text(re.compile("Queued|Running|Unchanged"))
+    run = _airflow(env, "GET", f"/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}")
+    assert run["conf"] == {"customer_id": "acme", "force": False}
+    assert run["state"] in ("queued", "running", "success")
+    assert _run_ids(env) - before == {run_id}  # one run, for acme (and nothing else)
+    # Nothing new in the inbox: the run's sync of acme ends `unchanged`, seen by the page.
+    expect(row.locator(".badge")).to_have_text("Unchanged", timeout=60_000)
+    expect(frame.locator("#notice")).to_contain_text("The sync of acme finished: Unchanged")
+    expect(acme.locator("td").nth(0)).to_have_text("Unchanged")
+    expect(acme).to_contain_text("just now")
+    page.screenshot(path=str(SCREENSHOT))
+
+    # 4. The pending review's link opens the run's required actions in the Airflow UI (the
+    # iframe may not navigate the top window: the UI's router follows the link).
+    globex.locator("a[data-review]").click()
+    expect(page).to_have_url(base + review_route)
+    expect(page.locator('iframe[title="Budget sync"]')).to_have_count(0)
+
+    # 5. The page on its own, and a failing call shown as such.
+    direct = context.new_page()
+    direct.on("pageerror", lambda exc: errors.append(str(exc)))
+    direct.goto(base + "/finsync/ui/?customer=acme")
+    expect(direct.locator("#detail-h")).to_have_text("acme")
+    expect(direct.locator('#customers tr[data-customer="acme"]')).to_contain_text("Unchanged")
+    expect(direct.locator("svg#totals-chart circle")).to_have_count(4)
+    expect(direct.locator(f'#history-table tr[data-sync-id="{seeded["latest"]}"]')).to_contain_text(
+        "2 hours ago"
+    )
+    broken = context.new_page()
+    broken.route(
+        "**/finsync/sync/health",
+        lambda route: route.fulfill(
+            status=500, content_type="application/json", body='{"detail": "database is down"}'
+        ),
+    )
+    broken.goto(base + "/finsync/ui/")
+    expect(broken.locator("#alert[role=alert]")).to_have_text(
+        "Could not load the customers' sync status: database is down (HTTP 500)."
+    )
+    # A 401 right after signing in (an expired or refused session) is not retried in a loop.
+    signed_out = context.new_page()
+    signed_out.add_init_script(
+        "sessionStorage.setItem('finsync.budget-sync.sign-in', String(Date.now()))"
+    )
+    signed_out.route(
+        "**/finsync/sync/health",
+        lambda route: route.fulfill(
+            status=401, content_type="application/json", body='{"detail": "expired"}'
+        ),
+    )
+    signed_out.goto(base + "/finsync/ui/")
+    expect(signed_out.locator("#alert")).to_contain_text("Sign in to Airflow.")
+    expect(signed_out.locator("#sign-in")).to_have_attribute(
+        "href", "/api/v2/auth/login?next=%2Ffinsync%2Fui%2F"
+    )
+    assert errors == []
+    print(f"\nbudget UI test body: {time.monotonic() - started:.1f} s")
+
+
+@pytest.fixture
+def api_server(warehouse, airflow_db, tmp_path):
+    """Airflow's API server alone (no scheduler needed here), as `airflow api-server` runs it
+    in a deployment: it loads the plugin and mounts the budget service at /finsync."""
+    port = _free_port()
+    env = {**os.environ, "AIRFLOW__API__PORT": str(port), "api_url": f"http://127.0.0.1:{port}"}
+    log = tmp_path / "api.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [AIRFLOW, "api-server", "--port", str(port)], env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.3)
+        yield env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_the_budget_service_is_served_by_airflows_api_server(conn, api_server):
+    env = api_server
+    seed_customer(conn, "acme", budgets=[("Marketing", None, "FY2026", "1000.00")])
+    keys = tokens(conn, "acme")
+
+    status, spec = _http(env, "GET", "/finsync/openapi.json")
+    assert status == 200 and spec["info"]["title"] == "finsync budget service"
+    assert {"/budget/check", "/sync/health", "/sync/trigger"} <= set(spec["paths"])
+    status, html = _http(env, "GET", "/finsync/ui/", raw=True)
+    assert status == 200 and "<title>Budget sync</title>" in html
+
+    check = {"department": "Marketing", "period": "FY2026", "amount": 100}
+    status, body = _http(env, "POST", "/finsync/budget/check", check, bearer(keys["acme"]))
+    assert status == 200, body
+    assert body["customer_id"] == "acme" and body["available"] == 1000 and body["fits"] is True
+
+    # No credential: 401, although Airflow's all-admins middleware gives every request to its
+    # API server an anonymous admin's Authorization header (src/finsync/api/auth.py).
+    for method, path, payload in (
+        ("POST", "/finsync/budget/check", check),
+        ("GET", "/finsync/sync/health", None),
+        ("POST", "/finsync/sync/trigger", {"customer_id": "acme"}),
+    ):
+        status, body = _http(env, method, path, payload)
+        assert status == 401, (path, body)
+    status, body = _http(env, "POST", "/finsync/budget/check", check, bearer("fsk_forged"))
+    assert status == 401 and body["detail"] == "unknown or revoked API token"
+
+    # An Airflow user's JWT (an explicit bearer) is accepted: admins may see every customer.
+    status, token = _http(env, "GET", "/auth/token")
+    assert status == 201
+    status, body = _http(env, "GET", "/finsync/sync/health", None, bearer(token["access_token"]))
+    assert status == 200 and [c["customer_id"] for c in body["customers"]] == ["acme"]
+    status, body = _http(env, "GET", "/finsync/sync/health", None, bearer(keys["acme"]))
+    assert status == 403
