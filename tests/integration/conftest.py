@@ -3,15 +3,18 @@ way a deployment would: an AIRFLOW_CONN_* environment variable holding the conne
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -89,23 +92,30 @@ def airflow_services(warehouse, airflow_db, tmp_path):
             env=env,
             stdout=open(tmp_path / "api.log", "w"),
             stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [AIRFLOW, "scheduler"],
-            env=env,
-            stdout=open(env["scheduler_log"], "w"),
-            stderr=subprocess.STDOUT,
-        ),
+        )
     ]
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                _rest(env, "GET", "/dags?limit=1")
                 break
             except OSError:
                 time.sleep(0.5)
+        # Airflow's metadata DB outlives a test: a run left queued or running (by an earlier
+        # test or an interrupted session) would sync this test's customers. End them before
+        # the scheduler starts, and again when the test is done.
+        _end_unfinished_runs(env)
+        procs.append(
+            subprocess.Popen(
+                [AIRFLOW, "scheduler"],
+                env=env,
+                stdout=open(env["scheduler_log"], "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         yield env
+        _end_unfinished_runs(env)
     finally:
         for p in procs:
             p.terminate()
@@ -114,3 +124,22 @@ def airflow_services(warehouse, airflow_db, tmp_path):
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def _rest(env, method: str, path: str, body=None):
+    """Airflow's public REST API (every user is an admin on the test setup)."""
+    request = urllib.request.Request(
+        env["api_url"] + "/api/v2" + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def _end_unfinished_runs(env) -> None:
+    runs = _rest(env, "GET", "/dags/~/dagRuns?state=queued&state=running&limit=1000")
+    for run in runs["dag_runs"]:
+        dag_id, run_id = quote(run["dag_id"], safe=""), quote(run["dag_run_id"], safe="")
+        _rest(env, "PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", {"state": "failed"})

@@ -72,24 +72,14 @@ def _run_ids(env) -> set[str]:
     return {r["dag_run_id"] for r in runs if (r["conf"] or {}).get("customer_id")}
 
 
-def _end_unfinished_runs(env) -> None:
-    runs = _airflow(env, "GET", f"/dags/{DAG_ID}/dagRuns?state=queued&state=running")
-    for run in runs["dag_runs"]:
-        path = f"/dags/{DAG_ID}/dagRuns/{quote(run['dag_run_id'], safe='')}"
-        _airflow(env, "PATCH", path, {"state": "failed"})
-
-
 @pytest.fixture
 def airflow(airflow_services):
-    """The services with budget_sync unpaused and its pool. Airflow's metadata DB outlives a
-    test: budget_sync runs left unfinished (here, or by an interrupted earlier session) would
-    sync whatever customers the next test seeds, so they are ended before and after."""
+    """The services with budget_sync unpaused and its pool (the fixture ends runs left
+    unfinished by earlier tests before and after)."""
     env = airflow_services
-    _end_unfinished_runs(env)
     _airflow(env, "POST", "/pools", {"name": "budget_sync", "slots": 5})
     _airflow(env, "PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
     yield env
-    _end_unfinished_runs(env)
 
 
 @pytest.fixture
