@@ -8,9 +8,12 @@ values) when any expectation fails. Nothing is published after a failed gate.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,20 @@ _KINDS = {
 }
 
 
+_LOCK = threading.RLock()
+_SUITES: dict[str, tuple[str, Any]] = {}  # suite name -> (its checks, ExpectationSuite)
+_SOURCES: dict[str, tuple[Any, Any]] = {}  # suite name -> (datasource, batch definition)
+
+
 def _context():
+    """GX and one ephemeral context per process: `import great_expectations` is the gate's
+    whole cold cost (2-3 s); a long-lived worker pays it once, not on every run."""
+    with _LOCK:
+        return _new_context()
+
+
+@cache
+def _new_context():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
@@ -85,11 +101,18 @@ def _context():
     return gx, context
 
 
-def run(suite_name: str, frame, checks: list[Check], key_columns: list[str]) -> list[GateFailure]:
-    """Validate `frame` against `checks`; the failures (empty when the gate passes)."""
-    gx, context = _context()
-    asset = context.data_sources.add_pandas(f"finsync_{suite_name}").add_dataframe_asset(suite_name)
-    batch_definition = asset.add_batch_definition_whole_dataframe("run")
+def prepare() -> None:
+    """Import GX and build the context now (for callers that time it as its own step)."""
+    _context()
+
+
+def _suite(gx, suite_name: str, checks: list[Check]):
+    """The suite's ExpectationSuite, built once per process while its checks stay the same
+    (a suite whose checks vary per run, e.g. an expected row count, is rebuilt)."""
+    key = json.dumps([(c.kind, c.column, c.kwargs) for c in checks], sort_keys=True, default=str)
+    cached = _SUITES.get(suite_name)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     suite = gx.ExpectationSuite(name=suite_name)
     for check in checks:
         cls = getattr(gx.expectations, _KINDS[check.kind])
@@ -97,16 +120,44 @@ def run(suite_name: str, frame, checks: list[Check], key_columns: list[str]) -> 
         if check.column is not None:
             args["column"] = check.column
         suite.add_expectation(cls(**args))
-    suite = context.suites.add(suite)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(
-        suite,
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": key_columns,
-            "partial_unexpected_count": SAMPLE,
-        },
-    )
+    _SUITES[suite_name] = (key, suite)
+    return suite
+
+
+def _batch_definition(context, suite_name: str):
+    """The suite's in-memory datasource and whole-dataframe batch definition (once)."""
+    if suite_name not in _SOURCES:
+        source = context.data_sources.add_pandas(f"finsync_{suite_name}")
+        asset = source.add_dataframe_asset(suite_name)
+        _SOURCES[suite_name] = (source, asset.add_batch_definition_whole_dataframe("run"))
+    return _SOURCES[suite_name]
+
+
+def run(suite_name: str, frame, checks: list[Check], key_columns: list[str]) -> list[GateFailure]:
+    """Validate `frame` against `checks`; the failures (empty when the gate passes)."""
+    gx, context = _context()
+    from great_expectations.validator.v1_validator import Validator
+
+    with _LOCK:  # the context is shared by the process
+        suite = _suite(gx, suite_name, checks)
+        source, batch_definition = _batch_definition(context, suite_name)
+        try:
+            # One batch load (Batch.validate would load and fingerprint the frame twice).
+            validator = Validator(
+                batch_definition=batch_definition,
+                batch_parameters={"dataframe": frame},
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": key_columns,
+                    "partial_unexpected_count": SAMPLE,
+                },
+            )
+            result = validator.validate_expectation_suite(suite)
+        finally:
+            # the engine caches the last batch: never keep a caller's frame alive
+            manager = source.get_execution_engine().batch_manager
+            manager.batch_data_cache.clear()
+            manager.reset_batch_cache()
     failures = []
     for res in result.results:
         if res.success:

@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from finsync.budget.importer import ImportCounts, MassDeletionError, import_budgets
+from finsync.budget.importer import ImportCounts, MassDeletionError, Options, import_budgets
 from tests.conftest import fetch
 
 pytestmark = pytest.mark.integration
@@ -220,3 +220,185 @@ def test_kill_minus_9_during_the_import_changes_nothing_and_a_rerun_succeeds(war
     assert fetch(conn, "select count(*) as n from audit_log where sync_id = 9")[0]["n"] == 0
     counts = run_import(conn, BASE.head(4), sync_id=10, max_soft_delete_pct=50)
     assert counts.soft_deleted == 1 and counts.unchanged == 4
+
+
+# StagedImport: the same import, staged and diffed while the caller gates the rows.
+
+
+def staged(conn, frame, customer="acme", sync_id=1, expect=None):
+    from finsync.budget.importer import StagedImport
+
+    return StagedImport(
+        conn, customer_id=customer, sync_id=sync_id, rows=frame, source="f.csv", expect=expect
+    )
+
+
+def held_locks(conn):
+    return conn.execute(
+        "select count(*) from pg_locks where locktype = 'advisory' and granted"
+    ).fetchone()[0]
+
+
+def test_staged_import_writes_what_import_budgets_writes(conn, warehouse):
+    """The gate took rows 1 and 5 out (a bad row, an exact repeat): only the others count."""
+    ungated = pd.concat(
+        [BASE.head(1), rows(("Ops", None, "FY2026", "1.00", "XXX")), BASE.iloc[1:], BASE.head(1)],
+        ignore_index=True,
+    )
+    import_ = staged(conn, ungated, sync_id=1)
+    counts = import_.finish(rows=BASE, lines=[0, 2, 3, 4, 5])
+    assert counts == ImportCounts(staged=5, created=5)
+    assert set(budgets(conn)) == {
+        (r.department, r.sub_category if isinstance(r.sub_category, str) else None, r.fiscal_period)
+        for r in BASE.itertuples()
+    }
+    assert held_locks(conn) == 0
+    with psycopg.connect(warehouse, autocommit=True) as other:  # and as import_budgets would
+        second = rows(
+            ("Marketing", "Events", "FY2026-Q1", "1200.00"),
+            ("Marketing", None, "FY2026", "5000.00"),
+            ("HR", None, "FY2026", "90.00"),
+        )
+        counts = staged(other, second, sync_id=2).finish(
+            rows=second, lines=[0, 1, 2], options=Options(max_soft_delete_pct=100)
+        )
+    assert counts == ImportCounts(staged=3, created=1, updated=1, unchanged=1, soft_deleted=3)
+    audit = fetch(conn, "select action from audit_log where sync_id = 2 order by action")
+    assert [a["action"] for a in audit] == ["create"] + ["soft_delete"] * 3 + ["update"]
+
+
+def test_staged_import_cancelled_writes_nothing_and_releases_the_lock(conn, warehouse):
+    run_import(conn, BASE, sync_id=1)
+    before = budgets(conn)
+    with psycopg.connect(warehouse, autocommit=True) as other:
+        import_ = staged(other, BASE.head(2), sync_id=2)
+        import_.cancel()
+        import_.cancel()  # idempotent
+        with pytest.raises(RuntimeError, match="already finished or cancelled"):
+            import_.finish(rows=BASE.head(2), lines=[0, 1])
+    assert budgets(conn) == before and held_locks(conn) == 0
+    assert fetch(conn, "select count(*) as n from audit_log where sync_id = 2")[0]["n"] == 0
+
+
+def test_staged_import_guards_mass_deletion_and_duplicates_like_import_budgets(conn):
+    run_import(conn, BASE, sync_id=1)
+    before = budgets(conn)
+    with pytest.raises(MassDeletionError, match=r"would soft-delete 4 of 5 active budgets"):
+        staged(conn, BASE.head(1), sync_id=2).finish(rows=BASE.head(1), lines=[0])
+    twice = pd.concat([BASE.head(1), BASE.head(1)], ignore_index=True)
+    with pytest.raises(ValueError, match="1 duplicate budget key"):
+        staged(conn, twice, sync_id=3).finish(rows=twice, lines=[0, 1])
+    assert budgets(conn) == before and held_locks(conn) == 0
+    counts = staged(conn, BASE.head(1), sync_id=4).finish(
+        rows=BASE.head(1), lines=[0], options=Options(force=True)
+    )
+    assert counts.soft_deleted == 4
+    counts = staged(conn, BASE, sync_id=5).finish(
+        rows=BASE.head(2), lines=[0, 1], options=Options(soft_delete=False)
+    )
+    assert counts == ImportCounts(staged=2, unchanged=1, restored=1)
+
+
+def test_staged_import_falls_back_when_ungated_rows_break_the_staging_table(conn):
+    """An amount the gate rejects ('abc') fails the COPY into numeric: the gated rows are
+    then imported afresh, in a new transaction."""
+    ungated = pd.concat([BASE, rows(("Ops", None, "FY2026", "abc"))], ignore_index=True)
+    counts = staged(conn, ungated, sync_id=1).finish(rows=BASE, lines=[0, 1, 2, 3, 4])
+    assert counts == ImportCounts(staged=5, created=5)
+    assert len(budgets(conn)) == 5 and held_locks(conn) == 0
+
+
+SECOND = rows(
+    ("Marketing", "Events", "FY2026-Q1", "1200.00"),  # changed
+    ("Marketing", None, "FY2026", "5000.00"),
+    ("IT", "Cloud", "FY2026-M01", "250.50"),
+    ("IT", "Cloud", "FY2026-M02", "250.50"),
+    ("HR", None, "FY2026", "90.00"),  # new; Sales is missing
+)
+SECOND_COUNTS = ImportCounts(staged=5, created=1, updated=1, unchanged=3, soft_deleted=1)
+
+
+def audit_of(conn, sync_id):
+    return sorted(
+        (a["action"], a["budget_id"])
+        for a in fetch(
+            conn, "select action, budget_id from audit_log where sync_id = %s", (sync_id,)
+        )
+    )
+
+
+def test_staged_import_applies_ahead_and_commits_when_the_verdict_agrees(conn, warehouse):
+    run_import(conn, BASE, sync_id=1)
+    before = budgets(conn)
+    expect = Options(max_soft_delete_pct=50)
+    with psycopg.connect(warehouse, autocommit=True) as other:
+        import_ = staged(other, SECOND, sync_id=2, expect=expect)
+        deadline = time.time() + 30
+        while "write" not in import_.timings:  # applied, not committed: nobody sees it
+            assert time.time() < deadline
+            time.sleep(0.02)
+        assert budgets(conn) == before and audit_of(conn, 2) == []
+        counts = import_.finish(rows=SECOND, lines=range(5), options=expect)
+    assert counts == SECOND_COUNTS and import_.applied_ahead
+    assert [a for a, _ in audit_of(conn, 2)] == ["create", "soft_delete", "update"]
+    assert budgets(conn)[("Sales", "Travel", "FY2026")]["deleted_at"] is not None
+
+
+@pytest.mark.parametrize(
+    ("expect", "lines", "options", "expected"),
+    [
+        # a partial import after all (no soft-deletes): the writes ahead are undone
+        (
+            Options(max_soft_delete_pct=50),
+            range(5),
+            Options(max_soft_delete_pct=50, soft_delete=False),
+            ImportCounts(staged=5, created=1, updated=1, unchanged=3),
+        ),
+        # the gate took the new row out
+        (
+            Options(max_soft_delete_pct=50),
+            range(4),
+            Options(max_soft_delete_pct=50),
+            ImportCounts(staged=4, updated=1, unchanged=3, soft_deleted=1),
+        ),
+        # ahead, the guard stopped the writes; the verdict (partial) deletes nothing
+        (
+            Options(max_soft_delete_pct=10),
+            range(5),
+            Options(max_soft_delete_pct=10, soft_delete=False),
+            ImportCounts(staged=5, created=1, updated=1, unchanged=3),
+        ),
+    ],
+    ids=["partial", "row-rejected", "guard-ahead"],
+)
+def test_staged_import_redoes_what_the_verdict_changes(conn, expect, lines, options, expected):
+    run_import(conn, BASE, sync_id=1)
+    import_ = staged(conn, SECOND, sync_id=2, expect=expect)
+    counts = import_.finish(rows=SECOND.iloc[list(lines)], lines=lines, options=options)
+    assert counts == expected and not import_.applied_ahead
+    actions = [a for a, _ in audit_of(conn, 2)]
+    assert len(actions) == expected.created + expected.updated + expected.soft_deleted
+    assert ("soft_delete" in actions) == bool(expected.soft_deleted)
+    assert ("HR", None, "FY2026") in budgets(conn) or expected.created == 0
+
+
+def test_staged_import_survives_a_row_that_breaks_budget_ahead_of_the_gate(conn):
+    """'usd' stages (text) but breaks budget's currency check when created ahead; the gate
+    takes the row out, so the import goes through without it."""
+    ungated = pd.concat([SECOND, rows(("Ops", None, "FY2026", "1.00", "usd"))], ignore_index=True)
+    import_ = staged(conn, ungated, sync_id=1, expect=Options(max_soft_delete_pct=50))
+    counts = import_.finish(rows=SECOND, lines=range(5), options=Options(max_soft_delete_pct=50))
+    assert counts == ImportCounts(staged=5, created=5) and not import_.applied_ahead
+    assert ("Ops", None, "FY2026") not in budgets(conn) and held_locks(conn) == 0
+
+
+def test_staged_imports_restore_the_thread_switch_interval(conn, warehouse):
+    import sys
+
+    before = sys.getswitchinterval()
+    with psycopg.connect(warehouse, autocommit=True) as other:
+        first = staged(conn, BASE, customer="acme", sync_id=1)
+        second = staged(other, BASE, customer="beta", sync_id=2)  # two COPYs at once
+        first.finish(rows=BASE, lines=range(5))
+        second.finish(rows=BASE, lines=range(5))
+    assert sys.getswitchinterval() == before

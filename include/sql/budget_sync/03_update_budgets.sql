@@ -12,7 +12,13 @@ updated as (
         source = %(source)s,
         last_sync_id = %(sync_id)s
     from budget_diff as d
-    where d.action in ('update', 'restore') and b.budget_id = d.budget_id
+    where
+        d.action in ('update', 'restore') and b.budget_id = d.budget_id
+        -- the changed rows' ids as an index condition: the few changed budgets are found
+        -- through the primary key, not by scanning every budget
+        and b.budget_id = any(array(
+            select x.budget_id from budget_diff as x where x.action in ('update', 'restore')
+        ))
     returning b.budget_id
 )
 

@@ -5,7 +5,12 @@ deleted as (
     update budget as b
     set deleted_at = now(), updated_at = now(), last_sync_id = %(sync_id)s
     from budget_diff as d
-    where d.action = 'soft_delete' and b.budget_id = d.budget_id
+    where
+        d.action = 'soft_delete' and b.budget_id = d.budget_id
+        -- as in 03: found through the primary key, not by scanning every budget
+        and b.budget_id = any(array(
+            select x.budget_id from budget_diff as x where x.action = 'soft_delete'
+        ))
     returning b.budget_id, b.deleted_at
 )
 

@@ -984,21 +984,22 @@ def _column(frame: pd.DataFrame, name: str) -> pa.Array:
 def _errors(
     bad: np.ndarray,
     rows: np.ndarray,
-    columns: pa.Array,
+    columns: pa.Array | str,
     values: pa.Array,
     reasons: pa.Array | list[str] | str,
 ) -> list[tuple[int, str, str, str]]:
-    """(row, column, value, message) of every bad row; `reasons` per row, per bad row, or one
-    message for all."""
+    """(row, column, value, message) of every bad row; `columns` and `reasons` per row, or
+    one for all (`reasons` also per bad row)."""
     where = pa.array(np.flatnonzero(bad), pa.int64())
     if isinstance(reasons, pa.Array):
         messages = reasons.take(where).to_pylist()
     else:
         messages = [reasons] * len(where) if isinstance(reasons, str) else reasons
+    names = [columns] * len(where) if isinstance(columns, str) else columns.take(where).to_pylist()
     return list(
         zip(
             rows[bad].tolist(),
-            columns.take(where).to_pylist(),
+            names,
             pc.fill_null(values.take(where), "").to_pylist(),
             messages,
             strict=True,
@@ -1063,12 +1064,11 @@ def normalize(
     if default_currency not in ISO_4217:
         raise ValueError(f"default_currency {default_currency!r} is not an ISO 4217 code")
     names = {k: v for k, v in (columns or {}).items() if v}
-    n = len(long_frame)
     rows = long_frame["source_row"].to_numpy(dtype=np.int64)
     source_column = pc.fill_null(_column(long_frame, "source_column"), "")
 
-    def named(field_name: str) -> pa.Array:
-        return pa.repeat(pa.scalar(names.get(field_name, field_name), pa.string()), n)
+    def named(field_name: str) -> str:
+        return names.get(field_name, field_name)
 
     department_raw = _column(long_frame, "department")
     department = _clean_text(department_raw)
@@ -1083,7 +1083,9 @@ def normalize(
         period_column = named("fiscal_period")
     else:  # a wide file's period is its column header
         is_header = pc.fill_null(pc.equal(period_raw, source_column), False)
-        period_column = pc.if_else(is_header, source_column, named("fiscal_period"))
+        period_column = pc.if_else(
+            is_header, source_column, pa.scalar(named("fiscal_period"), pa.string())
+        )
 
     amount_raw = _column(long_frame, "amount_raw")
     amounts = _amount_table(amount_raw, scale_allowed=None, default_currency=default_currency)
@@ -1109,16 +1111,21 @@ def normalize(
         ]
     )
     rejected = department_bad | period_bad | amount_bad | unresolved | column_bad | conflict
+    any_rejected = bool(rejected.any())
     keep = pa.array(~rejected)
+
+    def kept(values: pa.Array) -> pd.Series:  # no copy when every row is accepted
+        return pd.Series(values.filter(keep) if any_rejected else values, dtype="str")
+
     frame = pd.DataFrame(
         {
-            "department": pd.Series(department.filter(keep), dtype="str"),
-            "sub_category": pd.Series(sub_category.filter(keep), dtype="str"),
-            "fiscal_period": pd.Series(period.filter(keep), dtype="str"),
-            "budgeted_amount": pd.Series(amounts.text.filter(keep), dtype="str"),
-            "currency": pd.Series(currency.filter(keep), dtype="str"),
-            "source_row": rows[~rejected],
-            "source_column": pd.Series(source_column.filter(keep), dtype="str"),
+            "department": kept(department),
+            "sub_category": kept(sub_category),
+            "fiscal_period": kept(period),
+            "budgeted_amount": kept(amounts.text),
+            "currency": kept(currency),
+            "source_row": rows[~rejected] if any_rejected else rows,
+            "source_column": kept(source_column),
         }
     )
     return NormalizedRows(frame, errors, int(rejected.sum()), amounts.warnings)

@@ -33,6 +33,12 @@ from finsync.gate import Check, GateError, GateFailure, run
 SUITE = "budget_rows"
 PERIOD_PATTERN = r"^FY[0-9]{4}(?:-Q[1-4]|-M(?:0[1-9]|1[0-2]))?$"  # groups not captured
 AMOUNT_PATTERN = r"^-?[0-9]{1,16}\.[0-9]{2}$"
+# A character that is not whitespace: Python's \S, spelled as the class of every character
+# str.isspace() accepts, so pandas runs it in Arrow (RE2) instead of falling back to Python's
+# re row by row (RE2's \s differs, so pandas never hands \S to it).
+NOT_BLANK_PATTERN = (
+    r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0" + "\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
 KEY = ("department", "sub_category", "fiscal_period")
 FIELDS = ("department", "sub_category", "fiscal_period", "budgeted_amount", "currency")
 LINE = "_line"  # position of a row in the frame given to check(): GX reports failures by it
@@ -86,8 +92,8 @@ def suite() -> list[Check]:
     """The expectations, in the order failures are reported."""
     return [
         Check("not_null", "department"),
-        Check("match_regex", "department", {"regex": r"\S"}),
-        Check("match_regex", "sub_category", {"regex": r"\S"}),
+        Check("match_regex", "department", {"regex": NOT_BLANK_PATTERN}),
+        Check("match_regex", "sub_category", {"regex": NOT_BLANK_PATTERN}),
         Check("not_null", "fiscal_period"),
         Check("match_regex", "fiscal_period", {"regex": PERIOD_PATTERN}),
         Check("not_null", "budgeted_amount"),
@@ -101,12 +107,14 @@ def suite() -> list[Check]:
 @dataclass
 class GateResult:
     """`valid`: the rows to import (exact duplicates collapsed), a fresh index. `errors`: every
-    rejected row with row, column, value and reason. `rejected_count`: rows rejected."""
+    rejected row with row, column, value and reason. `rejected_count`: rows rejected.
+    `lines`: each valid row's position in the rows given to check()."""
 
     valid: pd.DataFrame
     errors: list[RowError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     rejected_count: int = 0
+    lines: np.ndarray | None = None
 
 
 def _text(value: object) -> str:
@@ -196,14 +204,18 @@ def check(rows: pd.DataFrame, *, columns: dict[str, str | None] | None = None) -
     if "sub_category" not in frame.columns:
         frame["sub_category"] = pd.Series([None] * len(frame), dtype="str")
     if frame.empty:
-        return GateResult(frame, [], [], 0)
+        return GateResult(frame, [], [], 0, np.arange(0))
     source_rows = frame["source_row"].to_numpy()
-    names = _column_names(frame, columns)
     repeat, twin = _collapse_exact(frame)
-    kept_lines = np.flatnonzero(~repeat)
-    kept = frame.iloc[kept_lines].copy()
-    kept[LINE] = kept_lines
+    any_repeat = bool(repeat.any())
+    kept_lines = np.flatnonzero(~repeat) if any_repeat else np.arange(len(frame))
+    # the gate's own frame: the kept rows (no copy when none repeats) and their line
+    kept = frame[list(FIELDS)]  # what the suite checks: GX fingerprints every column
+    kept = kept.iloc[kept_lines] if any_repeat else kept
+    kept = kept.assign(**{LINE: kept_lines})
     failures = run(SUITE, kept, suite(), key_columns=[LINE])
+    del kept
+    names = _column_names(frame, columns) if failures else {}
     errors = _failure_errors(failures, frame, source_rows, names)
     warnings: list[str] = []
     collapsed = []
@@ -226,11 +238,16 @@ def check(rows: pd.DataFrame, *, columns: dict[str, str | None] | None = None) -
         )
     rejected = np.zeros(len(frame), dtype=bool)
     rejected[list(errors)] = True
-    valid = frame[~rejected & ~repeat].reset_index(drop=True)
+    drop = rejected | repeat
+    if drop.any():
+        lines = np.flatnonzero(~drop)
+        valid = frame.iloc[lines].reset_index(drop=True)
+    else:
+        lines, valid = np.arange(len(frame)), frame
     ordered = [
         e for line in sorted(errors, key=lambda i: (source_rows[i], i)) for e in errors[line]
     ]
-    return GateResult(valid, ordered, warnings, int(rejected.sum()))
+    return GateResult(valid, ordered, warnings, int(rejected.sum()), lines)
 
 
 def decide(total_rows: int, error_rows: int, tolerance_pct: float = 0.0) -> str:

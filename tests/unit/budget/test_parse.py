@@ -584,3 +584,98 @@ def test_workbook_with_a_header_only(write_xlsx):
 def test_workbook_whose_sheets_are_empty(write_xlsx):
     with pytest.raises(BudgetFileError, match="holds a table|is empty"):
         parse_file(write_xlsx({"A": [[None]], "B": [["just a note"]]}))
+
+
+# --------------------------------------------------------------------------------------
+# The two CSV readers (Arrow for plain files, pandas for the rest) read the same cells
+
+
+def _messy_lines(n: int) -> list[str]:
+    lines = ["Cost Centre,Account,Period,Budget Amount,Currency"]
+    for i in range(n):
+        kind = i % 97
+        if kind == 5:
+            lines.append(",,,,")
+        elif kind == 7:
+            lines.append("Total,,,123456.00,AUD")
+        elif kind == 11:
+            lines.append("Cost Centre,Account,Period,Budget Amount,Currency")
+        elif kind == 13:
+            lines.append(f"= Dept {i % 50},,,1.00,")
+        elif kind == 17:
+            lines.append(f" Dept {i % 50} , - ,Jan 2026,\t12.50 ,aud")
+        else:
+            lines.append(f"Dept {i % 50:03d},Acct {i % 7},Jan 2026,{i}.{i % 100:02d},AUD")
+    return lines
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n".join(_messy_lines(30_000)) + "\n",  # above the distinct-values threshold
+        "\r\n".join(_messy_lines(300)) + "\r\n",
+        "\r".join(_messy_lines(300)),
+        "\n".join(_messy_lines(300)) + "\n\n\n",  # trailing blank lines
+        "a,b,c\n1,2,3\n\n4,5\n6,7,8,9\n",  # a short and a long row
+        "Dept\tAmount\tPeriod\n D1 \t 5 \tFY2026\n\x00x\t1\tFY2026\n",
+        "Item,Q1,Q2\nPolice,,\nCars,1,2\nFuel,3,4\nFire,,\nTrucks,5,6\nHoses,7,8\n",
+    ],
+    ids=["30k", "crlf", "cr", "trailing", "ragged", "tabs", "sections"],
+)
+def test_the_arrow_and_pandas_csv_readers_agree(text, tmp_path, monkeypatch):
+    import finsync.budget.parse as parse
+
+    path = tmp_path / "f.csv"
+    path.write_bytes(text.encode())
+
+    def outcome():
+        try:
+            parsed = parse.parse_file(path)
+        except BudgetFileError as exc:
+            return str(exc)
+        frame = parsed.frame
+        return (
+            list(frame.columns),
+            [frame[c].tolist() for c in frame.columns],
+            [str(t) for t in frame.dtypes],
+            parsed.source_rows,
+            parsed.layout,
+            parsed.period_columns,
+            parsed.warnings,
+            parsed.header_row,
+        )
+
+    fast = outcome()
+    monkeypatch.setattr(parse, "_arrow_read", lambda *a, **k: None)
+    assert fast == outcome()
+
+
+def test_a_quote_anywhere_leaves_the_file_to_pandas(tmp_path):
+    import finsync.budget.parse as parse
+
+    path = tmp_path / "f.csv"
+    path.write_text('Dept,Amount\nOps,1\n"Open quote,2\n')
+    assert parse._arrow_read(path, ",", 2, Limits()) is None
+    path.write_text("Dept,Amount\nOps,1\nSales,2\n")
+    assert parse._arrow_read(path, ",", 2, Limits()) is not None
+
+
+def test_matches_and_blank_mask_shortcuts_give_the_plain_regex_result():
+    """matches() runs once per distinct value on repetitive columns; blank_mask() runs the
+    regex only on cells whose first byte can start a blank: both as the regex on every cell."""
+    import pandas as pd
+    import pyarrow.compute as pc
+
+    import finsync.budget.parse as parse
+
+    cells = ["Total", "x", " Dept 1", "  = sub", "Summe", "итого", None, "ſumme", "", " ", "-"]
+    cells += ["—", "\t–\n", "\x0b", "- 1", "1", "\u00a0", "\u2028", "a - b", "\r"]
+    series = pd.Series([cells[(i * 7) % len(cells)] for i in range(50_000)], dtype="str")
+    data = series.array.__arrow_array__()
+    for pattern, ignore_case in ((parse._TOTAL_HINT, True), (parse.NUMBER_PATTERN, False)):
+        plain = pc.match_substring_regex(data, pattern, ignore_case=ignore_case)
+        expected = pc.fill_null(plain, False).to_numpy(zero_copy_only=False)
+        assert (parse.matches(series, pattern, ignore_case=ignore_case) == expected).all()
+    plain = pc.fill_null(pc.match_substring_regex(data, parse.BLANK_PATTERN), True)
+    assert (parse.blank_mask(series) == plain.to_numpy(zero_copy_only=False)).all()
+    assert (parse.blank_mask(series.iloc[3:]) == plain.to_numpy(zero_copy_only=False)[3:]).all()

@@ -250,3 +250,20 @@ def test_reject_file_lists_every_error(tmp_path):
     errors = [RowError(i, "A", str(i), "m") for i in range(2, 5002)]
     path = q.write_reject_file(errors, str(tmp_path / "big.csv"))
     assert len(read(path)) == 5001
+
+
+def test_not_blank_pattern_is_pythons_non_space_and_runs_in_arrow():
+    """The department/sub-category rule: Python's \\S spelled so pandas hands it to RE2."""
+    import re
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chars = [chr(i) for i in range(sys.maxunicode + 1) if not 0xD800 <= i <= 0xDFFF]
+    expected = [not c.isspace() for c in chars]
+    assert [bool(re.search(q.NOT_BLANK_PATTERN, c)) for c in chars] == expected
+    assert pc.match_substring_regex(pa.array(chars), q.NOT_BLANK_PATTERN).to_pylist() == expected
+    column = pd.Series(["Ops", " ", "\u3000"], dtype="str")
+    assert not column.array._needs_python_regex(q.NOT_BLANK_PATTERN)
+    assert column.str.contains(q.NOT_BLANK_PATTERN).tolist() == [True, False, False]
