@@ -36,6 +36,8 @@ ui: setup
 bench: setup
 	$(VENV)/bin/python bench/planning_financials
 	$(VENV)/bin/python bench/planning_compliance
+	$(VENV)/bin/python bench/budget_sync
+	$(VENV)/bin/python bench/budget_api
 
 clean:
 	-$(VENV)/bin/finsync db stop
