@@ -215,9 +215,10 @@ async def release(who: Who, req: ReleaseRequest, key: IdempotencyKey):
 
 
 def _include_routers() -> None:
-    from finsync.api import syncs, ui
+    from finsync.api import onboarding, syncs, ui
 
     app.include_router(syncs.router)
+    app.include_router(onboarding.router)
     app.include_router(ui.router)
 
 
