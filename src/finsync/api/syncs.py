@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import tempfile
@@ -30,6 +29,7 @@ from finsync.api.schemas import (
     Strict,
     decimal_in,
 )
+from finsync.budget import config as configs
 
 router = APIRouter()
 Frequency = Literal["hourly", "every_4_hours", "every_12_hours", "daily", "manual"]
@@ -77,14 +77,6 @@ def _storable_json(what: str, value: Any) -> None:
             raise HTTPException(422, f"{what} must not contain NUL characters")
         elif isinstance(item, float) and not math.isfinite(item):
             raise HTTPException(422, f"{what} must not contain NaN or infinite numbers")
-
-
-_CONFIG_COLUMNS = (
-    "config_id, customer_id, source_type, enabled, frequency, source_config, column_mapping, "
-    "column_mapping_version, fiscal_year_start_month, default_currency, error_tolerance_pct, "
-    "max_soft_delete_pct, settle_seconds, notify, last_sync_at, last_sync_status, next_sync_at, "
-    "created_at, updated_at"
-)
 
 
 class ConfigFields(Strict):
@@ -173,12 +165,21 @@ class PolicyOut(Policy):
     tolerance_pct: Money
 
 
-def _validate_source(source_type: str, source_config: dict[str, Any]) -> None:
-    from finsync.budget.sources import SourceConfigError, validate_source_config
+async def _config_write(write, *args, **kwargs):
+    """Run one of finsync.budget.config's writes (the one writer of configs and mapping
+    versions, shared with the CLI and the DAG) on its own connection in a worker thread.
+    Config changes are rare admin requests: a connection each costs a few ms."""
+    from finsync import warehouse
+
+    conninfo = (await db.pool()).conninfo
+
+    def work():
+        with warehouse.connect(conninfo) as conn:
+            return write(conn, *args, **kwargs)
 
     try:
-        validate_source_config(source_type, source_config)
-    except SourceConfigError as exc:
+        return await run_in_threadpool(work)
+    except ValueError as exc:  # a bad setting (SourceConfigError too): names keys, not values
         raise HTTPException(422, str(exc)) from None
 
 
@@ -195,7 +196,7 @@ async def _rows(sql: str, args=()) -> list[dict]:
 @router.get("/sync/config", tags=["sync"], responses=_errors(403), summary="List source configs")
 async def list_configs(who: Admin, customer_id: CustomerQuery = None) -> list[dict[str, Any]]:
     return await _rows(
-        f"select {_CONFIG_COLUMNS} from budget_data_source_config "  # noqa: S608 - constant
+        f"select {configs.COLUMNS} from budget_data_source_config "  # noqa: S608 - constant
         "where %(c)s::text is null or customer_id = %(c)s order by customer_id, config_id",
         {"c": customer_id},
     )
@@ -209,23 +210,17 @@ async def list_configs(who: Admin, customer_id: CustomerQuery = None) -> list[di
     summary="Add a source config",
 )
 async def create_config(who: Admin, body: ConfigCreate) -> dict[str, Any]:
-    _validate_source(body.source_type, body.source_config)
-    values = body.model_dump(exclude_none=True)
+    """A `column_mapping` given here is the config's mapping version 1 (with its history row)."""
+    settings = body.model_dump(exclude_none=True, exclude={"customer_id", "source_type"})
     for key in ("source_config", "column_mapping", "notify"):
-        _storable_json(key, values.get(key))
-    for key in ("source_config", "column_mapping", "notify"):
-        if key in values:
-            values[key] = json.dumps(values[key])
-    names = list(values)
-    p = await db.pool()
-    async with p.connection() as conn:
-        cur = await conn.execute(
-            f"insert into budget_data_source_config ({', '.join(names)}) "  # noqa: S608
-            f"values ({', '.join(f'%({n})s' for n in names)}) "
-            f"on conflict (customer_id, source_type) do nothing returning {_CONFIG_COLUMNS}",
-            values,
-        )
-        row = await cur.fetchone()
+        _storable_json(key, settings.get(key))
+    row = await _config_write(
+        configs.create,
+        customer_id=body.customer_id,
+        source_type=body.source_type,
+        settings=settings,
+        confirmed_by=who.name,
+    )
     if row is None:
         raise HTTPException(
             409,
@@ -242,33 +237,15 @@ async def create_config(who: Admin, body: ConfigCreate) -> dict[str, Any]:
     summary="Change a source config",
 )
 async def patch_config(who: Admin, config_id: RowId, body: ConfigFields) -> dict[str, Any]:
-    values = body.model_dump(exclude_none=True)
+    """A new `column_mapping` becomes the config's next mapping version, recorded in its
+    mapping history with the token's name (the same mapping again changes nothing)."""
+    changes = body.model_dump(exclude_none=True)
     for key in ("source_config", "column_mapping", "notify"):
-        _storable_json(key, values.get(key))
-    p = await db.pool()
-    async with p.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "select source_type, source_config from budget_data_source_config "
-            "where config_id = %s for update",
-            (config_id,),
-        )
-        current = await cur.fetchone()
-        if current is None:
-            raise HTTPException(404, f"no source config {config_id}")
-        if "source_config" in values:
-            _validate_source(current["source_type"], values["source_config"])
-        for key in ("source_config", "column_mapping", "notify"):
-            if key in values:
-                values[key] = json.dumps(values[key])
-        sets = ", ".join(f"{n} = %({n})s" for n in values)
-        if "column_mapping" in values:
-            sets += ", column_mapping_version = column_mapping_version + 1"
-        cur = await conn.execute(
-            f"update budget_data_source_config set {sets + ', ' if sets else ''}"  # noqa: S608
-            f"updated_at = now() where config_id = %(id)s returning {_CONFIG_COLUMNS}",
-            {**values, "id": config_id},
-        )
-        return await cur.fetchone()
+        _storable_json(key, changes.get(key))
+    row = await _config_write(configs.update, config_id, changes, changed_by=who.name)
+    if row is None:
+        raise HTTPException(404, f"no source config {config_id}")
+    return row
 
 
 # ---- runs --------------------------------------------------------------------------------

@@ -159,11 +159,7 @@ def _record_rejection(review: dict, who: str) -> None:
             "budgets stay in force' where sync_id = %s and status = 'needs_review'",
             (who, review["sync_id"]),
         )
-        conn.execute(
-            "update budget_data_source_config set last_sync_status = 'failed' "
-            "where config_id = %s and last_sync_status = 'needs_review'",
-            (review["config_id"],),
-        )
+        configs.record_rejected_review(conn, review["config_id"])
 
 
 def apply_reviews(reviews: list[dict], responses: list[dict], context) -> list[dict]:

@@ -1,4 +1,10 @@
-"""Customers' source configs (`budget_data_source_config`): load, add, disable, schedule.
+"""Customers' source configs (`budget_data_source_config`): the one writer.
+
+Every write to a config, and every new column-mapping version with its
+`budget_column_mapping_history` row, goes through this module, whoever asks: the CLI
+(`finsync customers ...`), the budget service (`/sync/config`) and DAG budget_sync (outcomes,
+confirmed mappings). So a mapping version always has its history row, and the same checks
+(source_config without credentials, known frequency) hold on every path.
 
 Frequencies map to intervals; a config is due when it is enabled, not `manual`, and its
 `next_sync_at` is empty or past. Read at run time only (never at DAG parse time).
@@ -106,25 +112,25 @@ def add(
     error_tolerance_pct: float = 0,
     max_soft_delete_pct: float = 20,
     notify: dict[str, Any] | None = None,
+    settle_seconds: int = 60,
 ) -> int:
-    from finsync.budget.sources import validate_source_config
-
-    validate_source_config(source_type, source_config)
-    if frequency not in FREQUENCIES:
-        raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, got {frequency!r}")
+    """Add a customer's source config, or replace the settings of the one it has for that
+    source type (enabled again; its mapping and sync times are kept). The CLI's upsert."""
+    _check(source_type, {"source_config": source_config, "frequency": frequency})
     row = conn.execute(
         """
         insert into budget_data_source_config (
             customer_id, source_type, frequency, source_config, default_currency,
-            fiscal_year_start_month, error_tolerance_pct, max_soft_delete_pct, notify
-        ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            fiscal_year_start_month, error_tolerance_pct, max_soft_delete_pct, notify,
+            settle_seconds
+        ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         on conflict (customer_id, source_type) do update set
             frequency = excluded.frequency, source_config = excluded.source_config,
             default_currency = excluded.default_currency,
             fiscal_year_start_month = excluded.fiscal_year_start_month,
             error_tolerance_pct = excluded.error_tolerance_pct,
             max_soft_delete_pct = excluded.max_soft_delete_pct, notify = excluded.notify,
-            enabled = true, updated_at = now()
+            settle_seconds = excluded.settle_seconds, enabled = true, updated_at = now()
         returning config_id
         """,
         (
@@ -137,9 +143,150 @@ def add(
             error_tolerance_pct,
             max_soft_delete_pct,
             json.dumps(notify or {}),
+            settle_seconds,
         ),
     ).fetchone()
     return row[0]
+
+
+# The settings a person may set (POST and PATCH /sync/config, `finsync customers add`).
+EDITABLE = (
+    "enabled",
+    "frequency",
+    "source_config",
+    "column_mapping",
+    "fiscal_year_start_month",
+    "default_currency",
+    "error_tolerance_pct",
+    "max_soft_delete_pct",
+    "settle_seconds",
+    "notify",
+)
+# What a config row is, as the API returns it.
+COLUMNS = (
+    "config_id, customer_id, source_type, enabled, frequency, source_config, column_mapping, "
+    "column_mapping_version, fiscal_year_start_month, default_currency, error_tolerance_pct, "
+    "max_soft_delete_pct, settle_seconds, notify, last_sync_at, last_sync_status, next_sync_at, "
+    "created_at, updated_at"
+)
+_JSON = ("source_config", "column_mapping", "notify")
+
+
+def _check(source_type: str, settings: dict[str, Any]) -> None:
+    """Raise ValueError (SourceConfigError for the source) naming what is wrong, never values."""
+    from finsync.budget.sources import validate_source_config
+
+    unknown = sorted(set(settings) - set(EDITABLE))
+    if unknown:
+        raise ValueError(f"not a config setting: {', '.join(unknown)}")
+    if "source_config" in settings:
+        validate_source_config(source_type, settings["source_config"])
+    frequency = settings.get("frequency")
+    if frequency is not None and frequency not in FREQUENCIES:
+        raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, got {frequency!r}")
+
+
+def _mapped_columns(mapping: dict[str, str | None]) -> list[str]:
+    """The file columns a mapping names: the headers it needs (for a mapping set by hand)."""
+    return list(dict.fromkeys(c for c in mapping.values() if c))
+
+
+def create(
+    conn: psycopg.Connection,
+    *,
+    customer_id: str,
+    source_type: str,
+    settings: dict[str, Any],
+    confirmed_by: str,
+) -> dict[str, Any] | None:
+    """A new config (None when the customer already has one for that source type). A
+    `column_mapping` given here is version 1, with its history row."""
+    _check(source_type, settings)
+    values = {k: v for k, v in settings.items() if k != "column_mapping"}
+    if "default_currency" in values:
+        values["default_currency"] = values["default_currency"].upper()
+    values = {k: json.dumps(v) if k in _JSON else v for k, v in values.items()}
+    names = ["customer_id", "source_type", *values]
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"insert into budget_data_source_config ({', '.join(names)}) "  # noqa: S608
+            f"values ({', '.join(f'%({n})s' for n in names)}) "
+            "on conflict (customer_id, source_type) do nothing returning config_id",
+            {**values, "customer_id": customer_id, "source_type": source_type},
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        mapping = settings.get("column_mapping")
+        if mapping is not None:
+            _new_mapping_version(
+                conn, row["config_id"], _mapped_columns(mapping), mapping, confirmed_by
+            )
+        return _row(conn, row["config_id"])
+
+
+def update(
+    conn: psycopg.Connection, config_id: int, changes: dict[str, Any], *, changed_by: str
+) -> dict[str, Any] | None:
+    """Change some settings of a config (None when there is no such config). A
+    `column_mapping` different from the current one becomes the next version, with its history
+    row saying who set it; the same mapping again changes nothing."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "select source_type, column_mapping from budget_data_source_config "
+            "where config_id = %s for update",
+            (config_id,),
+        )
+        current = cur.fetchone()
+        if current is None:
+            return None
+        _check(current["source_type"], changes)
+        values = {k: v for k, v in changes.items() if k != "column_mapping"}
+        if "default_currency" in values:
+            values["default_currency"] = values["default_currency"].upper()
+        mapping = changes.get("column_mapping")
+        if mapping is not None and mapping != current["column_mapping"]:
+            _new_mapping_version(conn, config_id, _mapped_columns(mapping), mapping, changed_by)
+        if values:
+            sets = ", ".join(f"{k} = %({k})s" for k in values)
+            cur.execute(
+                f"update budget_data_source_config set {sets}, updated_at = now() "  # noqa: S608
+                "where config_id = %(id)s",
+                {
+                    **{k: json.dumps(v) if k in _JSON else v for k, v in values.items()},
+                    "id": config_id,
+                },
+            )
+        return _row(conn, config_id)
+
+
+def _row(conn: psycopg.Connection, config_id: int) -> dict[str, Any]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"select {COLUMNS} from budget_data_source_config where config_id = %s",  # noqa: S608
+            (config_id,),
+        )
+        return cur.fetchone()
+
+
+def rows(conn: psycopg.Connection, customer_id: str | None = None) -> list[dict[str, Any]]:
+    """Configs as the API lists them."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"select {COLUMNS} from budget_data_source_config "  # noqa: S608 - constant
+            "where %(c)s::text is null or customer_id = %(c)s order by customer_id, config_id",
+            {"c": customer_id},
+        )
+        return cur.fetchall()
+
+
+def make_due(conn: psycopg.Connection, customer_ids: list[str]) -> int:
+    """Due at the next poll (whatever their frequency says): what the demo asks for."""
+    return conn.execute(
+        "update budget_data_source_config set next_sync_at = null, updated_at = now() "
+        "where customer_id = any(%s) and enabled",
+        (list(customer_ids),),
+    ).rowcount
 
 
 def disable(conn: psycopg.Connection, customer_id: str) -> int:
@@ -159,18 +306,30 @@ def save_confirmed_mapping(
 ) -> int:
     """Store a person's (or a run's) confirmed mapping as the config's next version."""
     with conn.transaction():
-        version = conn.execute(
-            "update budget_data_source_config set column_mapping = %s, "
-            "column_mapping_version = column_mapping_version + 1, updated_at = now() "
-            "where config_id = %s returning column_mapping_version",
-            (json.dumps(mapping), config_id),
-        ).fetchone()[0]
-        conn.execute(
-            "insert into budget_column_mapping_history "
-            "(config_id, version, headers, column_mapping, confirmed_by) "
-            "values (%s, %s, %s, %s, %s)",
-            (config_id, version, json.dumps(headers), json.dumps(mapping), confirmed_by),
-        )
+        return _new_mapping_version(conn, config_id, headers, mapping, confirmed_by)
+
+
+def _new_mapping_version(
+    conn: psycopg.Connection,
+    config_id: int,
+    headers: list[str],
+    mapping: dict[str, str | None],
+    confirmed_by: str,
+) -> int:
+    """The config's next mapping version and its history row (inside the caller's
+    transaction): the only place either is written."""
+    version = conn.execute(
+        "update budget_data_source_config set column_mapping = %s, "
+        "column_mapping_version = column_mapping_version + 1, updated_at = now() "
+        "where config_id = %s returning column_mapping_version",
+        (json.dumps(mapping), config_id),
+    ).fetchone()[0]
+    conn.execute(
+        "insert into budget_column_mapping_history "
+        "(config_id, version, headers, column_mapping, confirmed_by) "
+        "values (%s, %s, %s, %s, %s)",
+        (config_id, version, json.dumps(headers), json.dumps(mapping), confirmed_by),
+    )
     return version
 
 
@@ -182,4 +341,14 @@ def record_outcome(
         "update budget_data_source_config set last_sync_at = %s, last_sync_status = %s, "
         "next_sync_at = %s where config_id = %s",
         (now, status, now + interval if interval else None, config.config_id),
+    )
+
+
+def record_rejected_review(conn: psycopg.Connection, config_id: int) -> None:
+    """A file rejected in review: the config's last outcome becomes failed (if it was still
+    waiting for that review)."""
+    conn.execute(
+        "update budget_data_source_config set last_sync_status = 'failed' "
+        "where config_id = %s and last_sync_status = 'needs_review'",
+        (config_id,),
     )
