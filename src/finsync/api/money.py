@@ -133,9 +133,9 @@ def _canonical_period(raw: str, fy_start: int) -> str:
 
 @lru_cache(maxsize=2048)
 def _parse_period(raw: str, fy_start: int) -> tuple[str | None, str | None]:
-    from finsync.budget.normalize import _Calendar, parse_period
+    from finsync.budget.periods import FiscalCalendar, parse_period
 
-    return parse_period(raw, _Calendar(start=fy_start))
+    return parse_period(raw, FiscalCalendar(start=fy_start))
 
 
 def _customer(customer_id: str, row: dict) -> Customer:

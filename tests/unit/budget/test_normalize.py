@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 
 from finsync.budget import normalize as nz
+from finsync.budget import periods as pr
 from finsync.budget.model import RowError
 
 
 def periods(values, start=7, **kwargs):
-    canonical, bad = nz.normalize_periods(
+    canonical, bad = pr.normalize_periods(
         pd.Series(values, dtype="str"), fiscal_year_start_month=start, **kwargs
     )
     return [None if b else c for c, b in zip(canonical.tolist(), bad.tolist(), strict=True)]
@@ -156,25 +157,25 @@ def test_april_fiscal_year_boundary():
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        ("", nz.BLANK_PERIOD),
-        ("   ", nz.BLANK_PERIOD),
-        ("garbage", nz.UNKNOWN_PERIOD),
-        ("25", nz.UNKNOWN_PERIOD),
-        ("Jan", nz.NO_YEAR),
-        ("Q1", nz.NO_YEAR),
-        ("P03", nz.NO_YEAR),
-        ("Q5 2025", nz.BAD_QUARTER),
-        ("P13 FY25", nz.BAD_FISCAL_MONTH),
-        ("13/2025", nz.BAD_MONTH),
-        ("2025-02-30", nz.BAD_DATE),
-        ("FY2016-18", nz.BAD_RANGE),
-        ("3025", nz.BAD_YEAR),
-        ("12345", nz.UNKNOWN_PERIOD),  # a five-digit number before 1990 is no date
-        ("99999", nz.UNKNOWN_PERIOD),
+        ("", pr.BLANK_PERIOD),
+        ("   ", pr.BLANK_PERIOD),
+        ("garbage", pr.UNKNOWN_PERIOD),
+        ("25", pr.UNKNOWN_PERIOD),
+        ("Jan", pr.NO_YEAR),
+        ("Q1", pr.NO_YEAR),
+        ("P03", pr.NO_YEAR),
+        ("Q5 2025", pr.BAD_QUARTER),
+        ("P13 FY25", pr.BAD_FISCAL_MONTH),
+        ("13/2025", pr.BAD_MONTH),
+        ("2025-02-30", pr.BAD_DATE),
+        ("FY2016-18", pr.BAD_RANGE),
+        ("3025", pr.BAD_YEAR),
+        ("12345", pr.UNKNOWN_PERIOD),  # a five-digit number before 1990 is no date
+        ("99999", pr.UNKNOWN_PERIOD),
     ],
 )
 def test_rejected_periods_say_why(raw, reason):
-    canonical, reasons = nz._period_table(
+    canonical, reasons = pr.period_table(
         nz._arrow(pd.Series([raw], dtype="str")), start=7, default_year=None
     )
     assert canonical.to_pylist() == [None]
@@ -182,17 +183,17 @@ def test_rejected_periods_say_why(raw, reason):
 
 
 def test_missing_period_is_bad():
-    canonical, bad = nz.normalize_periods(pd.Series([None, "FY25"]), fiscal_year_start_month=7)
+    canonical, bad = pr.normalize_periods(pd.Series([None, "FY25"]), fiscal_year_start_month=7)
     assert bad.tolist() == [True, False]
     assert pd.isna(canonical.iloc[0]) and canonical.iloc[1] == "FY2025"
 
 
 def test_year_ranges_contradict_a_january_fiscal_year():
-    canonical, reasons = nz._period_table(
+    canonical, reasons = pr.period_table(
         nz._arrow(pd.Series(["FY16-17", "2015-16"], dtype="str")), start=1, default_year=None
     )
     assert canonical.to_pylist() == [None, None]
-    assert reasons.to_pylist() == [nz.RANGE_JANUARY, nz.RANGE_JANUARY]
+    assert reasons.to_pylist() == [pr.RANGE_JANUARY, pr.RANGE_JANUARY]
 
 
 def test_year_month_beats_year_range_when_the_month_is_valid():
@@ -225,24 +226,24 @@ def test_day_month_order_from_the_column():
     # dots are day-first
     assert periods(["05.03.2025"], start=1) == ["FY2025-M03"]
     # nothing to decide by: rejected
-    canonical, reasons = nz._period_table(
+    canonical, reasons = pr.period_table(
         nz._arrow(pd.Series(["05/03/2025", "04/02/2025"], dtype="str")), 1, None
     )
     assert canonical.to_pylist() == [None, None]
-    assert reasons.to_pylist() == [nz.AMBIGUOUS_DATE, nz.AMBIGUOUS_DATE]
+    assert reasons.to_pylist() == [pr.AMBIGUOUS_DATE, pr.AMBIGUOUS_DATE]
 
 
 def test_each_distinct_period_parsed_once(monkeypatch):
     calls: list[str] = []
-    real = nz.parse_period
+    real = pr.parse_period
 
     def counting(raw, cal):
         calls.append(raw)
         return real(raw, cal)
 
-    monkeypatch.setattr(nz, "parse_period", counting)
+    monkeypatch.setattr(pr, "parse_period", counting)
     values = pd.Series(["Jan 2025", "FY25", "Jan 2025", None, "FY25"] * 1000, dtype="str")
-    canonical, bad = nz.normalize_periods(values, fiscal_year_start_month=7)
+    canonical, bad = pr.normalize_periods(values, fiscal_year_start_month=7)
     assert sorted(calls) == ["", "FY25", "Jan 2025"]
     assert canonical.iloc[:3].tolist() == ["FY2025-M07", "FY2025", "FY2025-M07"]
     assert bad.sum() == 1000
@@ -250,7 +251,7 @@ def test_each_distinct_period_parsed_once(monkeypatch):
 
 def test_periods_keep_the_index():
     values = pd.Series(["FY25", "x"], index=[10, 20], dtype="str")
-    canonical, bad = nz.normalize_periods(values, fiscal_year_start_month=1)
+    canonical, bad = pr.normalize_periods(values, fiscal_year_start_month=1)
     assert canonical.index.tolist() == [10, 20] and bad.index.tolist() == [10, 20]
 
 
@@ -527,13 +528,13 @@ def test_every_rejected_row_is_reported_with_row_column_value_message():
     )
     assert result.errors == [
         RowError(3, "Cost Centre", "   ", nz.BLANK_DEPARTMENT),
-        RowError(4, "Period", "Jan", nz.NO_YEAR),
+        RowError(4, "Period", "Jan", pr.NO_YEAR),
         RowError(5, "Plan Amount", "", nz.BLANK_AMOUNT),
         RowError(6, "Plan Amount", "120000 Appx", nz.TEXT_IN_AMOUNT),
         RowError(7, "Cur", "XYZ", nz.UNKNOWN_CURRENCY),
         RowError(8, "Cur", "EUR", nz.CURRENCY_CONFLICT),
         RowError(9, "Cost Centre", "", nz.BLANK_DEPARTMENT),
-        RowError(9, "Period", "nonsense", nz.UNKNOWN_PERIOD),
+        RowError(9, "Period", "nonsense", pr.UNKNOWN_PERIOD),
         RowError(9, "Plan Amount", "abc", nz.NOT_AN_AMOUNT),
     ]
     assert result.rejected_count == 7
@@ -574,7 +575,7 @@ def test_wide_file_errors_name_the_period_header():
         columns={"department": "Dept", "fiscal_period": None, "budgeted_amount": None},
     )
     assert result.errors == [
-        RowError(4, "Month 13", "Month 13", nz.BAD_FISCAL_MONTH),
+        RowError(4, "Month 13", "Month 13", pr.BAD_FISCAL_MONTH),
         RowError(5, "Dept", "", nz.BLANK_DEPARTMENT),  # once, not once per period column
         RowError(5, "Feb-25", "x", nz.NOT_AN_AMOUNT),
     ]
