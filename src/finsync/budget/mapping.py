@@ -33,8 +33,8 @@ from finsync.budget.parse import (
     fold_text,
     non_blank,
     number_ratio,
-    period_value_ratio,
 )
+from finsync.budget.periods import period_evidence
 
 CONFIDENCE_BAR = 0.80  # below this a required field needs a person's confirmation
 MIN_SCORE = 60.0  # a column scoring less is not proposed for a field at all
@@ -592,7 +592,7 @@ class ColumnValues:
     filled: float  # share of rows with a value
     numbers: float  # share of values that are amounts
     lenient_numbers: float  # ... counting '1000 Approx' as half
-    periods: float  # share of values that look like periods
+    periods: float  # share of values the period parser reads (periods.period_kind)
     currencies: float  # share of values that are ISO currency codes
     codes: bool  # integers of one length or with leading zeros: codes, not amounts
     years: bool  # every value is a year
@@ -601,6 +601,9 @@ class ColumnValues:
     rows: int = 0  # non-blank values looked at
     category_words: float = 0.0  # share of distinct values using expense-category words
     department_words: float = 0.0  # ... using department words
+    period_years: float = 0.0  # share of values that are fiscal years (FY26, 2026, 2025-26)
+    period_yearless: float = 0.0  # ... periods without a year (Jan, Q1, P01)
+    period_numbers: float = 0.0  # ... periods written as plain numbers (Excel serials, 202501)
 
 
 def describe_values(values: pd.Series) -> ColumnValues:
@@ -620,11 +623,12 @@ def describe_values(values: pd.Series) -> ColumnValues:
     years = bool(stripped.str.fullmatch(r"(?:19|20)\d{2}(?:\.0)?").fillna(False).all())
     currencies = float(stripped.str.upper().isin(ISO_CURRENCIES).mean())
     distinct = pd.Series(stripped.unique()[:500], dtype="str").map(fold_text)
+    periods = period_evidence(present)  # the normaliser's own parser (issue #15.2)
     return ColumnValues(
         filled=len(present) / max(len(sample), 1),
         numbers=number_ratio(present),
         lenient_numbers=number_ratio(present, lenient=True),
-        periods=period_value_ratio(present),
+        periods=periods.periods,
         currencies=currencies,
         codes=codes,
         years=years,
@@ -633,6 +637,9 @@ def describe_values(values: pd.Series) -> ColumnValues:
         rows=len(present),
         category_words=_stem_share(distinct, CATEGORY_STEMS),
         department_words=_stem_share(distinct, DEPARTMENT_STEMS),
+        period_years=periods.years,
+        period_yearless=periods.yearless,
+        period_numbers=periods.numbers,
     )
 
 
@@ -704,7 +711,12 @@ def _value_only_score(field: str, values: ColumnValues) -> tuple[float, str] | N
     """A column no synonym names, proposed by its values alone (kept below the bar)."""
     if field == "currency" and values.currencies >= 0.9:
         return 72.0, f"{values.currencies:.0%} of values are ISO currency codes"
-    if field == "fiscal_period" and values.periods >= 0.9 and values.filled >= 0.8:
+    if (
+        field == "fiscal_period"
+        and values.periods >= 0.9
+        and values.period_numbers < 0.5  # numbers alone (amounts?) make no case
+        and values.filled >= 0.8
+    ):
         return 66.0, f"{values.periods:.0%} of values look like periods"
     texts = (
         values.numbers < 0.2

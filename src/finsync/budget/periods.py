@@ -54,6 +54,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 import pandas as pd
 import pyarrow as pa
@@ -394,3 +395,70 @@ def normalize_periods(
     canonical, reasons = period_table(arr.cast(pa.string()), fiscal_year_start_month, default_year)
     bad = pd.Series(pc.is_valid(reasons).to_numpy(zero_copy_only=False), index=values.index)
     return pd.Series(canonical, dtype="str", index=values.index), bad
+
+
+# ---------------------------------------------------------------------------------------------
+# Value evidence for the column mapper: the same parser, no customer calendar needed
+
+# Read with a July calendar, so fiscal-year ranges (rejected only for January customers) and
+# dates whose day/month order a column decides count as periods; a label without a year
+# counts too (its year may come from a Year column or the configured default year).
+_EVIDENCE_CALENDAR = FiscalCalendar(start=7)
+_NEEDS_CONTEXT = frozenset({NO_YEAR, AMBIGUOUS_DATE, RANGE_JANUARY})
+_FISCAL_YEAR_ONLY = re.compile(r"^FY\d{4}$")
+_PLAIN_NUMBER = re.compile(r"^\d+(?:\.0+)?$")
+
+PERIOD_KINDS = ("year", "dated", "yearless", "number")
+
+
+@lru_cache(maxsize=65536)
+def period_kind(raw: str) -> str | None:
+    """What a label is as a period, or None when the normaliser would never read it as one:
+    'year' (a fiscal year: `FY26`, `2026`, `2025-26`), 'dated' (a month, quarter or date with
+    its year), 'yearless' (`Jan`, `Q1`, `P01`: the year must come from elsewhere) or 'number'
+    (an Excel serial date, `202501`, `20250115`: a period only in a column that holds
+    periods; amounts look like this too)."""
+    canonical, reason = parse_period(raw, _EVIDENCE_CALENDAR)
+    if reason is not None:
+        if reason not in _NEEDS_CONTEXT:
+            return None
+        return "yearless" if reason == NO_YEAR else "dated"
+    text = _fold(raw)
+    if _PLAIN_NUMBER.match(text) and len(text.split(".")[0]) != 4:
+        return "number"
+    return "year" if _FISCAL_YEAR_ONLY.match(canonical or "") else "dated"
+
+
+@dataclass(frozen=True)
+class PeriodEvidence:
+    """Shares of a column's non-blank values (weighted by rows) by period_kind."""
+
+    periods: float = 0.0  # any kind: what the normaliser can read
+    years: float = 0.0
+    yearless: float = 0.0
+    numbers: float = 0.0
+
+
+EVIDENCE_DISTINCT = 500  # the most frequent distinct values looked at
+
+
+def period_evidence(values: pd.Series) -> PeriodEvidence:
+    """How much of a column the period parser reads, and as what (each distinct value parsed
+    once, the EVIDENCE_DISTINCT most frequent; blanks ignored)."""
+    text = values.astype("str").str.strip()
+    text = text[text.notna() & (text != "")]
+    if text.empty:
+        return PeriodEvidence()
+    counts = text.value_counts().head(EVIDENCE_DISTINCT)
+    total = float(counts.sum())
+    shares = dict.fromkeys(PERIOD_KINDS, 0.0)
+    for value, count in counts.items():
+        kind = period_kind(str(value))
+        if kind is not None:
+            shares[kind] += count / total
+    return PeriodEvidence(
+        periods=sum(shares.values()),
+        years=shares["year"],
+        yearless=shares["yearless"],
+        numbers=shares["number"],
+    )
