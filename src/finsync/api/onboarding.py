@@ -194,7 +194,6 @@ def _understand(
     default_currency: str,
 ) -> dict[str, Any]:
     """analyze() under the chosen mapping, the proposal, and the first normalised budgets."""
-    from finsync.budget import longform, normalize
     from finsync.budget import mapping as mapper
     from finsync.budget.analyze import analyze
     from finsync.budget.model import BudgetFileError, ColumnMapping, FieldMatch
@@ -235,6 +234,7 @@ def _understand(
     missing_fields = mapper.needs_review(chosen, parsed.layout)
     out: dict[str, Any] = {
         "analysis": analysis,
+        "grain": analysis.get("grain"),
         "headers": headers,
         "proposal": proposal.as_json(),
         "mapping": chosen.columns(),
@@ -269,16 +269,15 @@ def _understand(
         out["preview"] = f"choose the column for: {', '.join(required_missing)}"
         return out
     try:
-        long_rows = longform.to_long(parsed, chosen)
+        rows, grain, problem = _budgets(parsed, chosen, fiscal_year_start_month, default_currency)
     except BudgetFileError as exc:
         out["preview"] = str(exc)
         return out
-    rows = normalize.normalize(
-        long_rows,
-        fiscal_year_start_month=fiscal_year_start_month,
-        default_currency=default_currency,
-        columns=chosen.columns(),
-    )
+    if grain is not None:  # the report under exactly this mapping, calendar and currency
+        out["grain"] = grain
+    if rows is None:
+        out["preview"] = problem or "no budgets"
+        return out
     head = rows.frame.head(PREVIEW_ROWS)
     out["budgets"] = [
         {
@@ -298,6 +297,32 @@ def _understand(
     out["error_count"] = len(rows.errors)
     out["warnings"] = list(rows.warnings)
     return out
+
+
+def _budgets(parsed, chosen, fiscal_year_start_month: int, default_currency: str):
+    """(normalised rows or None, grain report or None, why no rows): what the sync makes of
+    the file, through the sync's own function when this finsync has it (budgets.to_budgets:
+    scenario kept, rows finer than a budget summed), else long form and normalise."""
+    from finsync.budget import longform, normalize
+
+    try:
+        from finsync.budget.budgets import to_budgets
+    except ImportError:  # a finsync without the grain step
+        long_rows = longform.to_long(parsed, chosen)
+        rows = normalize.normalize(
+            long_rows,
+            fiscal_year_start_month=fiscal_year_start_month,
+            default_currency=default_currency,
+            columns=chosen.columns(),
+        )
+        return rows, None, None
+    made = to_budgets(
+        parsed,
+        chosen,
+        fiscal_year_start_month=fiscal_year_start_month,
+        default_currency=default_currency,
+    )
+    return made.rows, made.report.as_json(), made.problem
 
 
 async def _with_sample(file: UploadFile, work: Callable[[Path], Any]) -> Any:
