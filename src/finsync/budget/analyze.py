@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from finsync.budget.budgets import to_budgets
 from finsync.budget.detect import detect_file_type
 from finsync.budget.mapping import (
     CONFIDENCE_BAR,
@@ -36,8 +37,14 @@ def analyze(
     sheet: str | None = None,
     header_row: int | None = None,
     confirmed: dict[str, str | None] | None = None,
+    fiscal_year_start_month: int = 1,
+    default_currency: str = "USD",
+    scenario: str | None = None,
+    sum_duplicates: bool = False,
 ) -> dict[str, Any]:
-    """The contract's analysis of one file (raises BudgetFileError when it cannot be read)."""
+    """The contract's analysis of one file (raises BudgetFileError when it cannot be read),
+    plus `grain`: what the file would import as (rows in, budgets out, the columns summed
+    away, the scenario kept, conflicts), under the given calendar and currency."""
     parsed = parse_file(path, sheet=sheet, header_row=header_row)
     guess = detect_file_type(parsed)
     mapping = map_columns(parsed, confirmed=confirmed)
@@ -66,6 +73,26 @@ def analyze(
             + ", ".join(review)
             + f" missing or below the confidence bar ({CONFIDENCE_BAR:.2f}); confirm the mapping"
         )
+    grain = None
+    if guess.file_type == "budget" and not (set(review) & {"department", "budgeted_amount"}):
+        try:
+            budgets = to_budgets(
+                parsed,
+                mapping,
+                fiscal_year_start_month=fiscal_year_start_month,
+                default_currency=default_currency,
+                scenario=scenario,
+                sum_duplicates=sum_duplicates,
+            )
+        except BudgetFileError as exc:
+            warnings.append(f"could not read the rows under this mapping: {exc}")
+        else:
+            grain = budgets.report.as_json()
+            if budgets.problem:
+                warnings.append(f"needs review: {budgets.problem}")
+            else:
+                grain["rejected_rows"] = len({e.row for e in budgets.rows.errors})
+            warnings.extend(budgets.report.warnings)
     return {
         "file_type": guess.file_type,
         "file_type_confidence": round(guess.confidence, 2),
@@ -75,6 +102,7 @@ def analyze(
         "period_columns": list(parsed.period_columns),
         "rows": len(parsed.frame),
         "mapping": {field: mapping.as_json()[field] for field in FIELDS},
+        "grain": grain,
         "warnings": warnings,
     }
 
@@ -104,6 +132,30 @@ def format_report(path: str | Path, result: dict[str, Any]) -> str:
             lines.append(f"    {'':<16} {match['explanation']}")
         if match["alternatives"]:
             lines.append(f"    {'':<16} alternatives: {', '.join(match['alternatives'])}")
+    grain = result.get("grain")
+    if grain:
+        lines.append(
+            f"  grain       {grain['rows_in']:,} row(s) -> {grain['budgets_out']:,} budget(s)"
+            + (
+                f", {grain['rejected_rows']:,} row(s) rejected"
+                if grain.get("rejected_rows")
+                else ""
+            )
+        )
+        if grain["summed_columns"]:
+            lines.append(f"              summed over {', '.join(grain['summed_columns'])}")
+        if grain["scenario"]:
+            kept = grain["scenario"]["kept"]
+            lines.append(
+                f"              scenario {grain['scenario']['column']}: "
+                + (
+                    f"kept {kept!r}"
+                    if kept
+                    else "undecided (" + ", ".join(grain["scenario"]["values"]) + ")"
+                )
+            )
+        if grain["conflicts"]:
+            lines.append(f"              {grain['conflicts']} conflicting budget key(s)")
     if result["warnings"]:
         lines.append("  warnings")
         lines.extend(f"    - {w}" for w in result["warnings"])
@@ -117,6 +169,10 @@ def run_cli(args: Any) -> int:
             args.path,
             sheet=getattr(args, "sheet", None),
             header_row=getattr(args, "header_row", None),
+            fiscal_year_start_month=getattr(args, "fiscal_year_start_month", None) or 1,
+            default_currency=getattr(args, "currency", None) or "USD",
+            scenario=getattr(args, "scenario", None),
+            sum_duplicates=getattr(args, "duplicates", None) == "sum",
         )
     except BudgetFileError as exc:
         message = str(exc)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from finsync.budget.model import BudgetFileError, ColumnMapping, ParsedFile
+from finsync.budget.parse import period_label
 
 LONG_COLUMNS = (
     "department",
@@ -95,7 +96,8 @@ def _unpivot(
         out: pc.take(_arrow(frame, columns.get(field), n), kept_rows)
         for field, out in _DIMENSIONS.items()
     }
-    arrays["period_raw"] = names
+    labels = pa.array([period_label(p) for p in periods], type=pa.string())
+    arrays["period_raw"] = pc.take(labels, kept_periods)
     arrays["amount_raw"] = pc.filter(amounts, keep)
     arrays["source_column"] = names
     return _frame(arrays, rows[kept_rows.to_numpy()])

@@ -29,6 +29,9 @@ class ParsedFile:
     header_row: int  # 1-based
     layout: str = "long"  # "long" or "wide"
     period_columns: list[str] = field(default_factory=list)  # wide: the period columns in order
+    # wide: total / full-year columns (never periods; checked against the periods)
+    total_columns: list[str] = field(default_factory=list)
+    dropped_rows: dict[str, int] = field(default_factory=dict)  # 'total', 'blank', 'header'
     warnings: list[str] = field(default_factory=list)
     file_format: str = "csv"  # csv, xlsx, xls
     encoding: str | None = None

@@ -344,6 +344,36 @@ def period_key(header: str) -> str | None:
     return " ".join(keys)
 
 
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def period_label(header: str) -> str:
+    """A wide file's period header as a period the normaliser reads: the header itself, or,
+    when it also says what is measured ('FY2014 Amended Budget', "'21 Budget"), the period
+    alone ('FY2014', 'FY21')."""
+    key = period_key(header)
+    words = set(fold_text(header).split())
+    if key is None or not words & (BUDGET_WORDS | ACTUAL_WORDS | VARIANCE_WORDS):
+        return header
+    parts = key.split()
+    years = [p[1:] for p in parts if p.startswith("y")]
+    months = [int(p[1:]) for p in parts if p.startswith("m")]
+    quarters = [p[1:] for p in parts if p.startswith("q")]
+    if len(years) == 2:
+        year = f"FY{years[0]}-{years[1][-2:]}"
+    elif len(years) == 1:
+        year = f"FY{years[0]}"
+    else:
+        year = ""
+    if months and len(months) == 1:
+        return f"{_MONTH_NAMES[months[0] - 1]} {year[2:]}".strip() if year else header
+    if quarters and len(quarters) == 1:
+        return f"Q{quarters[0]} {year}".strip()
+    if year and len(parts) == len(years):
+        return year
+    return header
+
+
 def measure_of(header: str) -> str:
     """'budget', 'actual', 'variance' or '' for what a period column holds."""
     tokens = set(fold_text(header).split())
@@ -987,7 +1017,9 @@ def _build(grid: _Grid, header_row: int | None, limits: Limits, *, sampling: boo
     names, duplicate_warnings = _dedupe(names)
     warnings.extend(duplicate_warnings)
     data = data.set_axis(names, axis=1)
-    data, source_rows, blanks, dropped = _drop_non_data(data, source_rows, names, blanks)
+    data, source_rows, blanks, dropped, dropped_counts = _drop_non_data(
+        data, source_rows, names, blanks
+    )
     warnings.extend(dropped)
     data, source_rows = _lift_sections(data, source_rows, blanks, warnings)
     if data.empty:
@@ -998,7 +1030,7 @@ def _build(grid: _Grid, header_row: int | None, limits: Limits, *, sampling: boo
             "split the export or raise the limit"
         )
     data = data.reset_index(drop=True)
-    layout, period_columns, wide_warnings = detect_layout(data)
+    layout, period_columns, total_columns, wide_warnings = detect_layout(data)
     warnings.extend(wide_warnings)
     return ParsedFile(
         frame=data,
@@ -1007,6 +1039,8 @@ def _build(grid: _Grid, header_row: int | None, limits: Limits, *, sampling: boo
         header_row=bottom + 1,
         layout=layout,
         period_columns=period_columns,
+        total_columns=total_columns,
+        dropped_rows=dropped_counts,
         warnings=warnings,
         file_format=grid.file_format,
         encoding=grid.encoding,
@@ -1277,12 +1311,13 @@ def _dedupe(names: list[str]) -> tuple[list[str], list[str]]:
 
 def _drop_non_data(
     data: pd.DataFrame, source_rows: np.ndarray, names: list[str], blanks: np.ndarray
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str], dict[str, int]]:
     """Drop blank rows, repeated header rows and total rows (vectorised; only the few
-    candidate total rows are looked at one by one). `blanks` marks the blank cells."""
+    candidate total rows are looked at one by one). `blanks` marks the blank cells. Also
+    returns how many rows of each kind were dropped."""
     warnings: list[str] = []
     if data.empty:
-        return data, source_rows, blanks, warnings
+        return data, source_rows, blanks, warnings, {}
     blank = blanks.all(axis=1)
     # repeated header rows (concatenated exports)
     repeated = np.ones(len(data), dtype=bool)
@@ -1311,6 +1346,11 @@ def _drop_non_data(
         if first is not None and (_TOTAL_RE.search(first) or _SUBTOTAL_EQUALS_RE.match(first)):
             total[position] = True
     drop = blank | repeated | total
+    counts = {
+        kind: int(mask.sum())
+        for kind, mask in (("total", total), ("blank", blank & ~total), ("header", repeated))
+        if mask.any()
+    }
     if repeated.any():
         warnings.append(
             f"dropped {int(repeated.sum())} row(s) repeating the header "
@@ -1324,7 +1364,7 @@ def _drop_non_data(
         data = data.loc[~drop]
         source_rows = source_rows[~drop]
         blanks = blanks[~drop]
-    return data, source_rows, blanks, warnings
+    return data, source_rows, blanks, warnings, counts
 
 
 def _first_text_cell(cells: Sequence[Any]) -> str | None:
@@ -1352,49 +1392,104 @@ _PERIOD_COLUMN_HEADER_RE = re.compile(
 )
 
 
-def detect_layout(frame: pd.DataFrame) -> tuple[str, list[str], list[str]]:
-    """('wide', period columns, warnings) when the amounts sit in one column per period;
-    ('long', [], []) otherwise."""
+# Columns of a wide file that are never periods: totals (checked against the periods),
+# year-to-date and other cumulative figures.
+TOTAL_WORDS = frozenset("total totals sum summe gesamt gesamtsumme suma annual fullyear".split())
+CUMULATIVE_WORDS = frozenset("ytd qtd mtd cumulative kumuliert acumulado remaining".split())
+OUTLOOK_WORDS = frozenset("forecast fcst outlook projection projected estimate estimated".split())
+
+
+def _column_role(header: str) -> str:
+    """'total', 'cumulative' or '' for a wide file's amount column header."""
+    folded = fold_text(header)
+    tokens = set(folded.split())
+    if tokens & CUMULATIVE_WORDS:
+        return "cumulative"
+    if tokens & TOTAL_WORDS or "full year" in folded or "whole year" in folded:
+        return "total"
+    return ""
+
+
+def _is_finer(key: str) -> bool:
+    return any(part[0] in "mqhp" for part in key.split())
+
+
+def _years(key: str) -> set[str]:
+    return {part[-2:] for part in key.split() if part.startswith("y")}
+
+
+def detect_layout(frame: pd.DataFrame) -> tuple[str, list[str], list[str], list[str]]:
+    """('wide', period columns, total columns, warnings) when the amounts sit in one column
+    per period; ('long', [], [], []) otherwise. Total, full-year, year-to-date, variance,
+    percentage, actual and forecast columns are never periods (actuals and forecasts are
+    used only when nothing else gives the periods); a total column is returned separately,
+    to be checked against the sum of the periods."""
     sample = frame.head(VALUE_SAMPLE_ROWS)
     keys: dict[str, str] = {}
+    totals: list[str] = []
+    warnings: list[str] = []
     counting = _counting_headers(list(frame.columns))
     for name in frame.columns:
+        role = _column_role(str(name))
         key = period_key(str(name)) or counting.get(str(name))
-        if key is None:
+        if key is None and not role:
             continue
         values = sample[name]
         if len(non_blank(values)) and number_ratio(values) < 0.6:
             continue  # a period header over text: not an amount column
-        keys[str(name)] = key
+        if role == "total":
+            totals.append(str(name))
+        elif role == "cumulative":
+            warnings.append(f"left out the year-to-date column {str(name)!r}")
+        elif key is not None:
+            keys[str(name)] = key
     if not keys:
-        return "long", [], []
-    warnings: list[str] = []
+        return "long", [], [], []
     measures = {name: measure_of(name) for name in keys}
+    for name in keys:
+        if set(fold_text(name).split()) & OUTLOOK_WORDS and measures[name] == "budget":
+            measures[name] = "outlook"
     variance = [n for n, m in measures.items() if m == "variance"]
     kept = [n for n in keys if measures[n] != "variance"]
-    if any(measures[n] == "budget" for n in kept):
-        actual = [n for n in kept if measures[n] == "actual"]
-        kept = [n for n in kept if measures[n] != "actual"]
-        if actual:
+    if any(measures[n] in ("budget", "") for n in kept):
+        other = [n for n in kept if measures[n] in ("actual", "outlook")]
+        kept = [n for n in kept if measures[n] not in ("actual", "outlook")]
+        if other:
+            kinds = sorted({"forecast" if measures[n] == "outlook" else "actual" for n in other})
             warnings.append(
-                "left out actual columns next to the budget columns: "
-                + ", ".join(repr(n) for n in actual)
+                f"left out {' and '.join(kinds)} columns next to the budget columns: "
+                + ", ".join(repr(n) for n in other)
             )
     if variance and kept:
         warnings.append("left out variance columns: " + ", ".join(repr(n) for n in variance))
     if not kept:
-        return "long", [], []
+        return "long", [], [], []
+    # a year next to its own months or quarters is their total, not another budget
+    finer = [n for n in kept if _is_finer(keys[n])]
+    if finer:
+        finer_years = set().union(*(_years(keys[n]) for n in finer))
+        for name in [n for n in kept if not _is_finer(keys[n])]:
+            if not finer_years or _years(keys[name]) & finer_years:
+                kept.remove(name)
+                totals.append(name)
     kept = _one_per_period(kept, keys, warnings)
+    if totals and len(kept) > 1:
+        warnings.append(
+            "total columns are not periods; checked against the sum of the period columns: "
+            + ", ".join(repr(n) for n in totals)
+        )
+    else:
+        totals = []
     if len(kept) == 1:
         if (~blank_mask(sample[kept[0]])).mean() < 0.5:
-            return "long", [], []
+            return "long", [], [], []
         others = [c for c in frame.columns if c not in keys]
         for name in others:
             if _PERIOD_COLUMN_HEADER_RE.search(fold_text(str(name))) or (
                 period_value_ratio(sample[name]) > 0.8
             ):
-                return "long", [], []
-    return "wide", kept, warnings
+                return "long", [], [], []
+    return "wide", kept, totals, warnings
 
 
 def _counting_headers(names: list[str]) -> dict[str, str]:

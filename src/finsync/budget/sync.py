@@ -46,6 +46,7 @@ class SyncOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     error_count: int = 0
     review: dict[str, Any] | None = None  # what a person must confirm (needs_review)
+    grain: dict[str, Any] | None = None  # rows in, budgets out, columns summed (grain.py)
     reject_file: str | None = None
     # Seconds per step (fetch, imports, parse, detect, map, long, normalize, gate_setup, gate,
     # copy, diff, write, stage_wait, commit, record): where a sync's time went. copy, diff and
@@ -98,7 +99,7 @@ def _finish_history(
             status = %s, end_time = now(), duration_ms = %s, file_name = %s, file_sha256 = %s,
             total_rows = %s, created_count = %s, updated_count = %s, unchanged_count = %s,
             soft_deleted_count = %s, restored_count = %s, error_count = %s, errors = %s,
-            message = %s, reject_file = %s, review = %s
+            message = %s, reject_file = %s, review = %s, grain = %s
         where sync_id = %s
         """,
         (
@@ -117,6 +118,7 @@ def _finish_history(
             outcome.message,
             outcome.reject_file,
             json.dumps(outcome.review) if outcome.review else None,
+            json.dumps(outcome.grain) if outcome.grain else None,
             outcome.sync_id,
         ),
     )
@@ -133,6 +135,7 @@ def sync_customer(
     confirmed_mapping: dict[str, str | None] | None = None,
     confirmed_by: str | None = None,
     approve_mass_deletion: bool = False,
+    scenario: str | None = None,
     now: datetime | None = None,
 ) -> SyncOutcome:
     """Run one sync attempt for one config. Data problems end in a recorded outcome; errors
@@ -186,6 +189,7 @@ def sync_customer(
             confirmed_by,
             approve_mass_deletion,
             work_dir,
+            scenario,
         )
         total_rows = outcome.counts.pop("total_rows", None)
         sources.ledger_record(conn, cfg.config_id, remote, sha256, outcome.status, sync_id)
@@ -228,9 +232,11 @@ def _understand_and_import(
     confirmed_by,
     approve_mass_deletion: bool,
     work_dir: Path,
+    scenario: str | None = None,
 ) -> None:
     with _timed(outcome, "imports"):  # pandas and pyarrow: paid once per process
-        from finsync.budget import detect, longform, mapping, normalize, parse, quality  # noqa: F401
+        from finsync.budget import detect, mapping, parse, quality  # noqa: F401
+        from finsync.budget.budgets import to_budgets
 
     with _timed(outcome, "parse"):
         parsed = parse.parse_file(
@@ -268,23 +274,37 @@ def _understand_and_import(
             "proposal": column_map.as_json(),
         }
         return
+    preferred = scenario or cfg.source_config.get("scenario")
+    budgets = to_budgets(
+        parsed,
+        column_map,
+        fiscal_year_start_month=cfg.fiscal_year_start_month,
+        default_currency=cfg.default_currency,
+        scenario=preferred,
+        sum_duplicates=cfg.source_config.get("duplicates") == "sum",
+        timed=lambda step: _timed(outcome, step),
+    )
+    del parsed  # the file's table is not needed any more (peak memory)
+    report = budgets.report
+    outcome.grain = report.as_json()
+    if budgets.problem is not None:
+        outcome.status = "needs_review"
+        outcome.message = (
+            f"{outcome.file_name}: {budgets.problem}; nothing was imported and the previous "
+            "budgets stay in force"
+        )
+        outcome.review = {
+            "kind": "scenario",
+            "column": budgets.scenario.column,
+            "values": budgets.scenario.values,
+        }
+        return
     if confirmed_mapping is not None or cfg.column_mapping != column_map.columns():
         who = confirmed_by or "system:auto (every field above the confidence bar)"
         configs.save_confirmed_mapping(conn, cfg.config_id, headers, column_map.columns(), who)
-    with _timed(outcome, "long"):
-        long_rows = longform.to_long(parsed, column_map)
-        # Counted in the file's rows (a wide file's row holds several periods).
-        total = int(long_rows["source_row"].nunique())
-    del parsed  # the file's table is not needed any more (peak memory)
-    columns = column_map.columns()
-    with _timed(outcome, "normalize"):
-        normalised = normalize.normalize(
-            long_rows,
-            fiscal_year_start_month=cfg.fiscal_year_start_month,
-            default_currency=cfg.default_currency,
-            columns=columns,
-        )
-    del long_rows
+    for warning in report.warnings:
+        log.warning("%s: %s", outcome.file_name, warning)
+    normalised, total, columns = budgets.rows, budgets.total_rows, column_map.columns()
     # PostgreSQL stages, diffs and applies the rows (in the import's transaction, on a worker
     # thread, nothing committed) while Python gates them, expecting the usual verdict: every
     # row passes (a success, so budgets the file misses are soft-deleted, unless normalise
@@ -328,6 +348,7 @@ def _understand_and_import(
         f"{outcome.file_name}: {counts.created} created, {counts.updated} updated, "
         f"{counts.unchanged} unchanged, {counts.soft_deleted} soft-deleted, "
         f"{counts.restored} restored"
+        + (f"; {report.describe()}" if report.summed_budgets or report.scenario else "")
         + (
             f"; {error_rows} row(s) rejected, soft-deletes skipped (partial)"
             if decision == "partial"

@@ -1,0 +1,83 @@
+"""From a parsed file and its column mapping to one row per budget: keep the budget scenario,
+put the file in long form, normalise periods and amounts, sum rows finer than the budget key
+(grain.py). One function used by the sync, `finsync analyze` and the onboarding preview, so
+the three always agree on what a file imports as.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass
+
+from finsync.budget import grain, longform
+from finsync.budget.model import ColumnMapping, ParsedFile
+from finsync.budget.normalize import NormalizedRows, normalize
+
+
+@dataclass
+class Budgets:
+    """`rows`: normalize()'s result summed to one row per budget key (errors included);
+    `report`: the grain report; `total_rows`: the file rows that held budget lines;
+    `problem`: why a person must decide first (an unresolved scenario), else None."""
+
+    rows: NormalizedRows | None
+    report: grain.GrainReport
+    total_rows: int = 0
+    problem: str | None = None
+    scenario: grain.Scenario | None = None
+
+
+def _untimed(step: str) -> AbstractContextManager:
+    return nullcontext()
+
+
+def to_budgets(
+    parsed: ParsedFile,
+    mapping: ColumnMapping,
+    *,
+    fiscal_year_start_month: int,
+    default_currency: str,
+    scenario: str | None = None,
+    sum_duplicates: bool = False,
+    timed: Callable[[str], AbstractContextManager] = _untimed,
+) -> Budgets:
+    """The budgets `parsed` holds under `mapping` (module docstring). `scenario` names the
+    scenario value to keep; `timed(step)` wraps each step (the sync's timings)."""
+    with timed("grain"):
+        report = grain.GrainReport(dropped_rows=dict(parsed.dropped_rows))
+        chosen = grain.find_scenario(parsed, mapping, scenario)
+        if chosen is not None and chosen.kept is None:
+            report.scenario = asdict(chosen)
+            return Budgets(None, report, 0, grain.scenario_problem(chosen, scenario), chosen)
+        if chosen is not None:
+            parsed = grain.keep_scenario(parsed, chosen)
+            report.scenario = asdict(chosen)
+        dims, file_rows = grain.file_dimensions(parsed, mapping, chosen, report)
+        totals = parsed.frame[grain.total_columns(parsed)]
+    with timed("long"):
+        long_rows = longform.to_long(parsed, mapping)
+        # Counted in the file's rows (a wide file's row holds several periods).
+        total = int(long_rows["source_row"].nunique())
+    columns = mapping.columns()
+    with timed("normalize"):
+        normalised = normalize(
+            long_rows,
+            fiscal_year_start_month=fiscal_year_start_month,
+            default_currency=default_currency,
+            columns=columns,
+        )
+    with timed("grain"):
+        summed = grain.sum_to_budgets(
+            normalised,
+            long_rows,
+            dims=dims,
+            file_rows=file_rows,
+            sum_duplicates=sum_duplicates,
+            report=report,
+            totals_frame=totals,
+            fiscal_year_start_month=fiscal_year_start_month,
+            default_currency=default_currency,
+            columns=columns,
+        )
+    return Budgets(summed, report, total, None, chosen)
