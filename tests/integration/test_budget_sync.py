@@ -194,3 +194,95 @@ def test_mass_deletion_needs_review(conn, folders):
     assert fetch(conn, "select count(*) as n from budget where deleted_at is not null")[0]["n"] == 0
     approved = sync_customer(conn, cfg, work_dir=work, force=True, approve_mass_deletion=True)
     assert approved.status == "success" and approved.counts["soft_deleted"] == 4
+
+
+FINER = """Cost Centre,Entity,GL Account,Account,Period,Budget Amount,Currency,Scenario
+Marketing,AU Pty,6100,Events,Jan 2026,600.00,AUD,Budget
+Marketing,NZ Ltd,6100,Events,Jan 2026,400.00,AUD,Budget
+Marketing,NZ Ltd,6100,Events,Jan 2026,999.00,AUD,Forecast
+IT,AU Pty,6200,Cloud,Jan 2026,250.50,AUD,Budget
+IT,AU Pty,6210,Cloud,Jan 2026,49.50,AUD,Budget
+IT,AU Pty,6210,Cloud,Jan 2026,49.50,AUD,Actual
+"""
+
+
+def test_a_finer_file_is_summed_to_budgets_and_the_grain_recorded(conn, folders):
+    inbox, work = folders
+    cfg = _config(conn, inbox)
+    _drop(inbox, "budget_entities.csv", FINER)
+    outcome = sync_customer(conn, cfg, work_dir=work)
+    assert outcome.status == "success", outcome.message
+    assert outcome.counts["created"] == 2
+    budgets = {
+        (r["department"], r["sub_category"], r["fiscal_period"]): r["budgeted_amount"]
+        for r in fetch(conn, "select * from budget")
+    }
+    assert budgets == {
+        ("Marketing", "Events", "FY2026-M01"): D("1000.00"),
+        ("IT", "Cloud", "FY2026-M01"): D("300.00"),
+    }
+    (row,) = history(conn)
+    grain = row["grain"]
+    assert (grain["rows_in"], grain["budgets_out"], grain["summed_budgets"]) == (4, 2, 2)
+    assert grain["summed_columns"] == ["Entity", "GL Account"]
+    assert grain["scenario"] == {
+        "column": "Scenario",
+        "kept": "Budget",
+        "values": ["Actual", "Budget", "Forecast"],
+        "dropped_rows": 2,
+    }
+    assert "4 row(s) -> 2 budget(s) (summed over Entity, GL Account)" in row["message"]
+
+
+def test_conflicting_rows_reject_the_file_and_keep_the_previous_budgets(conn, folders):
+    inbox, work = folders
+    cfg = _config(conn, inbox)
+    _drop(inbox, "budget_2026.csv", GOOD)
+    assert sync_customer(conn, cfg, work_dir=work).status == "success"
+    before = fetch(conn, "select * from budget order by budget_id")
+    conflicting = GOOD + "IT,Cloud,Jan 2026,999.00,AUD\n"
+    _drop(inbox, "budget_2026_v2.csv", conflicting, age_s=60)
+    outcome = sync_customer(conn, cfg, work_dir=work)
+    assert outcome.status == "failed"
+    assert fetch(conn, "select * from budget order by budget_id") == before
+    errors = history(conn)[-1]["errors"]
+    assert [(e["row"], e["column"]) for e in errors] == [(4, "Budget Amount"), (7, "Budget Amount")]
+    assert "conflicting budget rows (also row 7)" in errors[0]["message"]
+    # the customer's config may say such rows are separate lines to sum
+    conn.execute(
+        "update budget_data_source_config set source_config = source_config || "
+        '\'{"duplicates": "sum"}\' where config_id = %s',
+        (cfg.config_id,),
+    )
+    (cfg,) = configs.load(conn, config_id=cfg.config_id)
+    outcome = sync_customer(conn, cfg, work_dir=work, force=True)
+    assert outcome.status == "success", outcome.message
+    (cloud,) = fetch(
+        conn,
+        "select budgeted_amount from budget where department = 'IT' "
+        "and fiscal_period = 'FY2026-M01'",
+    )
+    assert cloud["budgeted_amount"] == D("1249.50")
+
+
+def test_an_undecided_scenario_waits_for_a_person_then_imports_the_chosen_one(conn, folders):
+    inbox, work = folders
+    cfg = _config(conn, inbox)
+    _drop(
+        inbox,
+        "budget_versions.csv",
+        "Cost Centre,Account,Period,Budget Amount,Version\n"
+        "IT,Cloud,Jan 2026,100,Working\nIT,Cloud,Jan 2026,120,Final\n",
+    )
+    outcome = sync_customer(conn, cfg, work_dir=work)
+    assert outcome.status == "needs_review"
+    assert outcome.review == {
+        "kind": "scenario",
+        "column": "Version",
+        "values": ["Final", "Working"],
+    }
+    assert fetch(conn, "select * from budget") == []
+    outcome = sync_customer(conn, cfg, work_dir=work, force=True, scenario="Final")
+    assert outcome.status == "success", outcome.message
+    (budget,) = fetch(conn, "select budgeted_amount from budget")
+    assert budget["budgeted_amount"] == D("120.00")

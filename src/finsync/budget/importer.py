@@ -86,7 +86,10 @@ def _copy_rows(conn: psycopg.Connection, frame) -> int:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    # one chunk per column: Arrow's CSV writer emits NUL bytes for a column whose first chunk
+    # is empty (as pandas.concat of an empty and a full frame gives); a no-op for one chunk
     table = pa.Table.from_pandas(frame[list(STAGE_COLUMNS)], preserve_index=False)
+    table = table.combine_chunks()
     table = table.append_column("line", pa.array(np.arange(len(frame), dtype=np.int64)))
     buffer = io.BytesIO()
     pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))

@@ -185,6 +185,10 @@ def _type_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append("header_row must be a whole number >= 1 (rows count from 1)")
     if "sheet" in config and not isinstance(config["sheet"], str | int):
         problems.append("sheet must be a sheet name or a 0-based index")
+    if "scenario" in config and not _nonempty_str(config["scenario"]):
+        problems.append("scenario must name the scenario or version to import (e.g. Budget)")
+    if "duplicates" in config and config["duplicates"] not in ("reject", "sum"):
+        problems.append("duplicates must be 'reject' (the default) or 'sum'")
     return problems
 
 
