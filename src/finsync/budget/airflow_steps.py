@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from finsync.budget import config as configs
+from finsync.budget.model import FIELDS
 from finsync.budget.sync import sync_customer as run_sync
 from finsync.warehouse import connect
 
 log = logging.getLogger(__name__)
-MAPPING_FIELDS = ("department", "sub_category", "fiscal_period", "budgeted_amount", "currency")
+MAPPING_FIELDS = FIELDS  # the review form asks for every field (model.py)
 
 
 def work_root() -> Path:
@@ -105,6 +106,24 @@ def review_request(row: dict) -> dict:
             "body": body,
             "params": {},
         }
+    if review.get("kind") == "scenario":
+        body = (
+            f"**{row['customer_id']}**, file `{row['file_name']}`: {row['message']}\n\n"
+            "Choose the scenario or version to import, then **Import** (it is saved in the "
+            "config for the next files) or **Reject**. Other scenarios are left out, never summed."
+        )
+        return {
+            "subject": f"Which scenario of {row['customer_id']}'s file is the budget?",
+            "body": body,
+            "params": {
+                "scenario": Param(
+                    None,
+                    type=["null", "string"],
+                    enum=[None, *review.get("values", [])],
+                    description=f"the value of column {review.get('column')!r} to import",
+                )
+            },
+        }
     proposal = review.get("proposal", {})
     headers = review.get("headers", [])
     lines = [
@@ -162,6 +181,14 @@ def _record_rejection(review: dict, who: str) -> None:
         configs.record_rejected_review(conn, review["config_id"])
 
 
+def _save_scenario(config_id: int, scenario: str, who: str) -> None:
+    """The scenario a person chose becomes the config's, so the next files need nobody."""
+    with connect() as conn:
+        (current,) = configs.load(conn, config_id=config_id)
+        settings = {**current.source_config, "scenario": scenario}
+        configs.update(conn, config_id, {"source_config": settings}, changed_by=f"user:{who}")
+
+
 def apply_reviews(reviews: list[dict], responses: list[dict], context) -> list[dict]:
     """Import the reviewed files the way the person decided; save confirmed mappings."""
     results = []
@@ -176,6 +203,11 @@ def apply_reviews(reviews: list[dict], responses: list[dict], context) -> list[d
         overrides: dict = {"force": True, "triggered_by": "manual"}
         if review["kind"] == "mass_deletion":
             overrides["approve_mass_deletion"] = True
+        elif review["kind"] == "scenario":
+            chosen_scenario = ((response or {}).get("params_input") or {}).get("scenario")
+            if chosen_scenario:
+                _save_scenario(review["config_id"], chosen_scenario, who)
+            overrides["scenario"] = chosen_scenario
         else:
             answer = (response or {}).get("params_input") or {}
             overrides["confirmed_mapping"] = {f: answer.get(f) or None for f in MAPPING_FIELDS}
