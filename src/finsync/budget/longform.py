@@ -55,7 +55,8 @@ def to_long(parsed: ParsedFile, mapping: ColumnMapping) -> pd.DataFrame:
         )
     n = len(frame)
     arrays = {out: _arrow(frame, columns.get(field), n) for field, out in _DIMENSIONS.items()}
-    arrays["period_raw"] = _arrow(frame, columns.get("fiscal_period"), n)
+    period = _arrow(frame, columns.get("fiscal_period"), n)
+    arrays["period_raw"] = _with_year(period, _arrow(frame, columns.get("fiscal_year"), n))
     arrays["amount_raw"] = _arrow(frame, amount, n)
     arrays["source_column"] = pa.repeat(pa.scalar(amount, pa.string()), n)
     return _frame(arrays, rows)
@@ -71,6 +72,15 @@ def _arrow(frame: pd.DataFrame, name: str | None, n: int) -> pa.Array:
         data = array.__arrow_array__()
         return data.combine_chunks() if isinstance(data, pa.ChunkedArray) else data
     return pa.array(values.astype("str").to_numpy(dtype=object), type=pa.string())
+
+
+def _with_year(period: pa.Array, year: pa.Array) -> pa.Array:
+    """`year + " " + period` where the fiscal_year column has a value ('FY26' + 'Jan' ->
+    'FY26 Jan', read by finsync.budget.periods), else the period as written."""
+    period = period.cast(pa.string())
+    year = pc.utf8_trim_whitespace(year.cast(pa.string()))
+    joined = pc.binary_join_element_wise(year, period, " ")
+    return pc.if_else(pc.fill_null(pc.equal(year, ""), True), period, joined)
 
 
 def _frame(arrays: dict[str, pa.Array], rows: np.ndarray) -> pd.DataFrame:
@@ -98,6 +108,8 @@ def _unpivot(
     }
     labels = pa.array([period_label(p) for p in periods], type=pa.string())
     arrays["period_raw"] = pc.take(labels, kept_periods)
+    year = pc.take(_arrow(frame, columns.get("fiscal_year"), n), kept_rows)
+    arrays["period_raw"] = _with_year(arrays["period_raw"], year)
     arrays["amount_raw"] = pc.filter(amounts, keep)
     arrays["source_column"] = names
     return _frame(arrays, rows[kept_rows.to_numpy()])

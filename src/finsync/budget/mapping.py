@@ -33,6 +33,7 @@ from finsync.budget.parse import (
     fold_text,
     non_blank,
     number_ratio,
+    period_key,
 )
 from finsync.budget.periods import period_evidence
 
@@ -379,6 +380,30 @@ SYNONYMS: dict[str, dict[str, int]] = {
         ],
         100,
     ),
+    # the year of a period column whose values carry none (Year 'FY26' + Period 'Jan')
+    "fiscal_year": dict.fromkeys(
+        [
+            "fiscal year",
+            "year",
+            "years",
+            "budget year",
+            "plan year",
+            "financial year",
+            "ejercicio",
+            "ejercicio fiscal",
+            "ano",
+            "anio",
+            "jahr",
+            "haushaltsjahr",
+            "geschaftsjahr",
+            "annee",
+            "exercice",
+            "exercicio",
+            "год",
+            "година",
+        ],
+        100,
+    ),
 }
 
 # Header words that argue against a field (points taken off).
@@ -452,6 +477,7 @@ NEGATIVE_WORDS: dict[str, dict[str, int]] = {
         **dict.fromkeys(["balance", "no"], 6),
     },
     "currency": {},
+    "fiscal_year": {},
 }
 
 # Header words that make a dimension column more readable (a name rather than a code).
@@ -656,6 +682,8 @@ def _value_adjustment(field: str, values: ColumnValues) -> tuple[float, list[str
     if values.filled == 0:
         return -40.0, ["the column is empty"]
     points = 0.0
+    if field == "fiscal_year":  # judged with the file's other columns (_year_adjustment)
+        return points, notes
     if field == "budgeted_amount":
         if values.years:
             return -45.0, ["values are years"]
@@ -784,9 +812,13 @@ def map_columns(
     columns = [str(c) for c in parsed.frame.columns if str(c) not in period_columns]
     sample = parsed.frame.head(VALUE_SAMPLE_ROWS)
     values = {c: describe_values(sample[c]) for c in columns}
+    context = _year_context(parsed, values)
     fields = [f for f in FIELDS if not (wide and f in ("fiscal_period", "budgeted_amount"))]
     candidates = [
-        c for field in fields for column in columns if (c := _score(field, column, values[column]))
+        c
+        for field in fields
+        for column in columns
+        if (c := _score(field, column, values[column], context))
     ]
     chosen = _assign(candidates)
     result: dict[str, FieldMatch] = {}
@@ -802,18 +834,76 @@ def map_columns(
                 ),
             )
             continue
+        if field == "fiscal_year" and not (context.yearless or context.headers):
+            result[field] = FieldMatch(
+                column=None, confidence=1.0, explanation="not needed: the periods carry a year"
+            )
+            continue
         result[field] = _field_match(field, chosen.get(field), candidates)
     return ColumnMapping(fields=result)
+
+
+@dataclass(frozen=True)
+class _YearContext:
+    """Where a file's periods lack a year and which columns could supply it."""
+
+    yearless: frozenset[str]  # columns of periods without a year ('Jan', 'P01', 'Q1')
+    years: frozenset[str]  # columns whose values are years ('FY26', '2026')
+    headers: bool = False  # a wide file whose period headers carry no year ('Jan'..'Dec')
+
+
+YEARLESS_SHARE = 0.6  # a column holds periods without a year when this share of values do
+YEARS_SHARE = 0.9  # a column holds years when this share of values are years
+
+
+def _year_context(parsed: ParsedFile, values: dict[str, ColumnValues]) -> _YearContext:
+    yearless = frozenset(c for c, v in values.items() if v.period_yearless >= YEARLESS_SHARE)
+    years = frozenset(
+        c for c, v in values.items() if v.period_years >= YEARS_SHARE and c not in yearless
+    )
+    keys = [period_key(str(h)) or "" for h in parsed.period_columns]
+    headers = parsed.layout == "wide" and bool(keys) and not any(" y" in f" {k}" for k in keys)
+    return _YearContext(yearless, years, headers)
+
+
+def _year_adjustment(field: str, column: str, context: _YearContext) -> tuple[float, str | None]:
+    """Points for a Year + Period pair: the periods' column wins fiscal_period over the year's,
+    which becomes fiscal_year; periods without a year and nothing to take it from cost."""
+    needs_year = bool(context.yearless) or context.headers
+    if field == "fiscal_period" and column in context.years and context.yearless:
+        other = sorted(context.yearless)[0]
+        return -25.0, f"values are years; {other!r} holds the periods (its year from here)"
+    if field == "fiscal_period" and column in context.yearless and not context.years:
+        return -10.0, "values carry no year and no column holds years"
+    if field == "fiscal_year":
+        if not needs_year or column in context.yearless:
+            return -100.0, None
+        if column in context.years:
+            if context.yearless:
+                return (
+                    6.0,
+                    f"values are years; the periods in {sorted(context.yearless)[0]!r} have none",
+                )
+            return 6.0, "values are years; the period headers have none"
+        return -45.0, "values are not years"
+    return 0.0, None
 
 
 def _span(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
 
 
-def _score(field: str, column: str, values: ColumnValues) -> Candidate | None:
+def _score(
+    field: str, column: str, values: ColumnValues, context: _YearContext
+) -> Candidate | None:
+    year_points, year_note = _year_adjustment(field, column, context)
+    if year_points <= -100:
+        return None
     match = header_score(field, column)
     if match.synonym is not None and match.score > 0:
         adjustment, notes = _value_adjustment(field, values)
+        adjustment += year_points
+        notes += [year_note] if year_note else []
         words = set(header_words(column))
         if field in ("department", "sub_category") and words & DESCRIPTIVE_WORDS:
             adjustment += 4
@@ -823,9 +913,12 @@ def _score(field: str, column: str, values: ColumnValues) -> Candidate | None:
             explanation += "; " + "; ".join(notes)
         if score >= MIN_SCORE - 15:
             return Candidate(field, column, score, explanation)
+    if field == "fiscal_year" and year_points > 0:
+        return Candidate(field, column, 70.0, f'"{column}": no header match, but {year_note}')
     value_only = _value_only_score(field, values)
     if value_only is not None:
         score, note = value_only
+        score += min(year_points, 0.0)
         return Candidate(field, column, score, f'"{column}": no header match, but {note}')
     return None
 

@@ -724,7 +724,11 @@ def normalize(
     period_raw = _column(long_frame, "period_raw")
     period, period_reason = period_table(period_raw, fiscal_year_start_month, default_year)
     period_bad = pc.is_valid(period_reason).to_numpy(zero_copy_only=False)
-    if "fiscal_period" in names:
+    if "fiscal_year" in names and "fiscal_period" in names:  # Year and Period cells joined
+        period_column = f"{names['fiscal_year']} + {names['fiscal_period']}"
+    elif "fiscal_year" in names:  # a wide file's Year column and period header
+        period_column = pc.binary_join_element_wise(names["fiscal_year"], source_column, " + ")
+    elif "fiscal_period" in names:
         period_column = named("fiscal_period")
     else:  # a wide file's period is its column header
         is_header = pc.fill_null(pc.equal(period_raw, source_column), False)

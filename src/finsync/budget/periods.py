@@ -124,6 +124,8 @@ _MONTH_YEAR = re.compile(r"^(\d{1,2}) ?[-/.] ?(\d{4})$")
 _NAME_YEAR = re.compile(r"^([A-Z]+)\.? ?[-/,.']? ?'?(\d{4}|\d{2})$")
 _YEAR_NAME = re.compile(r"^(\d{4}) ?[-/,.]? ?([A-Z]+)\.?$")
 _NAME = re.compile(r"^([A-Z]+)\.?$")
+_FISCAL_YEAR_NAME = re.compile(rf"^{_YEAR}{_GAP}(?P<name>[A-Z]+)\.?$")
+_NAME_FISCAL_YEAR = re.compile(rf"^(?P<name>[A-Z]+)\.?{_GAP}{_YEAR}$")
 _YEAR_QUARTER = re.compile(rf"^{_YEAR}{_GAP}{_QUARTER}$")
 _QUARTER_YEAR = re.compile(rf"^{_QUARTER}{_GAP}{_YEAR}$")
 _QUARTER_ONLY = re.compile(rf"^{_QUARTER}$")
@@ -276,6 +278,13 @@ def _rule_month_names(text: str, cal: FiscalCalendar) -> Parsed | None:
     m = _NAME.match(text)
     if m and m.group(1) in MONTHS:
         return _bare_month(MONTHS[m.group(1)], cal)
+    m = _FISCAL_YEAR_NAME.match(text) or _NAME_FISCAL_YEAR.match(text)
+    if m and m["name"] in MONTHS and (m["fy"] or m["y2"]):
+        # a FISCAL year next to a calendar month ('FY26 Jan', a Year + Period export)
+        year, reason = _fiscal_year(m, cal)
+        if reason:
+            return None, reason
+        return _bare_month(MONTHS[m["name"]], FiscalCalendar(cal.start, year, cal.day_first))
     return None
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from finsync.budget.model import RowError
+from finsync.budget.model import BUDGET_COLUMNS, RowError
 from finsync.gate import Check, GateError, GateFailure, run
 
 SUITE = "budget_rows"
@@ -40,7 +40,7 @@ NOT_BLANK_PATTERN = (
     r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0" + "\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 )
 KEY = ("department", "sub_category", "fiscal_period")
-FIELDS = ("department", "sub_category", "fiscal_period", "budgeted_amount", "currency")
+FIELDS = BUDGET_COLUMNS  # a budget row's columns (model.py)
 LINE = "_line"  # position of a row in the frame given to check(): GX reports failures by it
 
 # Active ISO 4217 currency and fund codes (list one), as of 2026: without ANG (replaced by XCG

@@ -21,6 +21,7 @@ CONTRACT_KEYS = {
     "period_columns",
     "rows",
     "mapping",
+    "grain",  # what the file becomes: budgets, rows summed, scenario (grain.py)
     "warnings",
 }
 

@@ -13,7 +13,7 @@ from finsync.budget.mapping import (
     map_columns,
     needs_review,
 )
-from finsync.budget.model import FIELDS, ColumnMapping, FieldMatch
+from finsync.budget.model import BUDGET_COLUMNS, FIELDS, ColumnMapping, FieldMatch
 from finsync.budget.parse import parse_file
 
 from .conftest import BAD, FIXTURES
@@ -73,7 +73,8 @@ ROW = ["Sales", "Travel", "FY2025", "1,200.00", "USD"]
 )
 def test_synonyms_abbreviations_languages_and_typos(write_csv, header, expected):
     result = mapped(write_csv, header, [ROW, ["IT", "Software", "FY2026", "300", "EUR"]])
-    assert [result[f] for f in FIELDS] == expected
+    assert [result[f] for f in BUDGET_COLUMNS] == expected
+    assert result["fiscal_year"] is None  # the periods carry their year
 
 
 def test_budget_amt_is_an_amount_not_a_department(write_csv):
@@ -177,7 +178,7 @@ def test_confirmed_mapping_is_used_as_is():
         "currency": "Currency",
     }
     result = map_columns(parsed, confirmed=confirmed)
-    assert result.columns() == confirmed
+    assert result.columns() == {**confirmed, "fiscal_year": None}  # saved before fiscal_year
     assert all(m.confidence == 1.0 for m in result.fields.values())
     assert {m.explanation for m in result.fields.values()} == {"confirmed mapping"}
 

@@ -45,6 +45,10 @@ ACCEPTED = [
     ("Enero 2025", "FY2025-M07"),
     ("März 2025", "FY2025-M09"),
     ("févr. 2025", "FY2025-M08"),
+    ("FY26 Jan", "FY2026-M07"),  # a fiscal year and a calendar month (Year + Period export)
+    ("FY26 Jul", "FY2026-M01"),
+    ("Jan FY2026", "FY2026-M07"),
+    ("FY2025-26 Mar", "FY2026-M09"),
     ("Jan", "FY2025-M07"),
     ("Jul", "FY2025-M01"),
     ("2025-01", "FY2025-M07"),
