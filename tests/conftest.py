@@ -1,26 +1,35 @@
-"""Shared test harness: a real PostgreSQL (the embedded default, under .finsync/test), a
-migrated template database cloned per test, and Airflow's metadata database for DAG runs.
+"""Shared test harness: a real PostgreSQL (the embedded default, in a home of the session's
+own), a migrated template database cloned per test, and Airflow's metadata database for DAG runs.
 
-Environment is set before anything imports Airflow. Each test that needs a warehouse gets
-its own database (a clone of the migrated template: ~0.1 s) and the Airflow connection
-`finsync_warehouse` pointing at it, exactly as a deployment would configure it.
+The session never reaches the user's finsync or Airflow: whatever `make` exports
+(FINSYNC_HOME) or `eval "$(finsync env)"` put in the shell (AIRFLOW_HOME, the metadata DB,
+connections, variables) is dropped before anything imports Airflow, and the session gets a
+FINSYNC_HOME of its own in a new temporary directory: its own embedded PostgreSQL (warehouse
+databases and Airflow's metadata database) and its own Airflow home. When the session ends the
+server is stopped, the directory removed, and no process a test started may still run.
+
+Each test that needs a warehouse gets its own database (a clone of the migrated template:
+~0.1 s) and the Airflow connection `finsync_warehouse` pointing at it, exactly as a deployment
+would configure it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("FINSYNC_HOME", str(ROOT / ".finsync" / "test"))
-os.environ.pop("AIRFLOW_CONN_FINSYNC_WAREHOUSE", None)
-os.environ.pop("FINSYNC_WAREHOUSE_DSN", None)
-os.environ.pop("AIRFLOW_VAR_FISCAL_YEAR_START_MONTH", None)
+for _key in [k for k in os.environ if k.startswith(("FINSYNC_", "AIRFLOW_"))]:
+    del os.environ[_key]  # AIRFLOW_HOME, AIRFLOW__*, AIRFLOW_CONN_*, AIRFLOW_VAR_*, FINSYNC_*
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="finsync-test-")).resolve()
+os.environ["FINSYNC_HOME"] = str(SESSION_HOME)
 
 from finsync import airflow_env, embedded  # noqa: E402
 
@@ -28,7 +37,32 @@ airflow_env.apply()
 
 import psycopg  # noqa: E402
 
+from tests import processes  # noqa: E402
+
 TEMPLATE = "finsync_template"
+
+
+def _end_session_home() -> None:
+    """Stop the session's embedded server and remove its home (idempotent)."""
+    if SESSION_HOME.exists():
+        embedded.stop()
+        shutil.rmtree(SESSION_HOME)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_home():
+    """The session's FINSYNC_HOME; torn down last: the server stopped, the home removed, and
+    then no process started by a test may still run (killed, and the session fails, if any)."""
+    yield SESSION_HOME
+    _end_session_home()
+    left = processes.leftovers(("FINSYNC_HOME", str(SESSION_HOME)))
+    for p in left:
+        p.kill()
+    assert not left, "processes started by the tests outlived them:\n" + processes.describe(left)
+
+
+def pytest_unconfigure(config) -> None:
+    _end_session_home()  # also when no test ran (the fixture above never started)
 
 
 def _admin() -> psycopg.Connection:
@@ -68,7 +102,7 @@ def conn(warehouse):
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
-    """Airflow's metadata database on the embedded server, migrated once per session."""
+    """Airflow's metadata database on the session's embedded server, migrated once."""
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run(
         [airflow, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()

@@ -8,6 +8,7 @@ It holds two databases: `finsync` (the warehouse) and `airflow` (Airflow's metad
 
 from __future__ import annotations
 
+import atexit
 import os
 from functools import cache
 from pathlib import Path
@@ -102,5 +103,9 @@ def stop() -> bool:
 
     server = pgserver.get_server(pgdata(), cleanup_mode=None)
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata(), user=server.system_user)
+    # Forget this process's handle: its exit hook would take pgserver's lock file again, under
+    # FINSYNC_HOME (XDG_RUNTIME_DIR, set above), after the home was removed (the test session).
+    atexit.unregister(server._cleanup)
+    pgserver.PostgresServer._instances.pop(server.pgdata, None)
     _server.cache_clear()
     return True

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -19,6 +18,7 @@ import pytest
 
 from finsync import embedded
 from finsync.api.auth import create_token
+from tests import processes
 
 
 def seed_customer(
@@ -100,18 +100,14 @@ def scratch_database(template: str) -> Iterator[str]:
 def uvicorn_server(log: Path, **env: str) -> Iterator[str]:
     """The budget service served by a real uvicorn process on a free loopback port, with this
     process's environment (the warehouse connection included) plus `env`; yields its URL.
-    Stopped with SIGTERM, so its lifespan closes the connection pool."""
+    Stopped with SIGTERM (its whole process group), so its lifespan closes the connection pool."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "uvicorn", "finsync.api.app:app", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
+    with processes.running(cmd, env={**os.environ, **env}, log=log) as proc:
         deadline = time.monotonic() + 60
         while True:
             assert proc.poll() is None, f"uvicorn exited: {log.read_text()[-2000:]}"
@@ -123,10 +119,3 @@ def uvicorn_server(log: Path, **env: str) -> Iterator[str]:
             assert time.monotonic() < deadline, f"uvicorn did not start: {log.read_text()[-2000:]}"
             time.sleep(0.1)
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests import processes
 from tests.integration.servers import S3Bucket, SFTPServerInfo, reset_s3, s3_server, sftp_server
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -86,15 +87,9 @@ def airflow_services(warehouse, airflow_db, tmp_path):
         }
     )
     run_airflow(env, "dags", "reserialize")
-    procs = [
-        subprocess.Popen(
-            [AIRFLOW, "api-server", "--port", str(port)],
-            env=env,
-            stdout=open(tmp_path / "api.log", "w"),
-            stderr=subprocess.STDOUT,
-        )
-    ]
-    try:
+    with processes.running(
+        [AIRFLOW, "api-server", "--port", str(port)], env=env, log=tmp_path / "api.log"
+    ):
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -102,28 +97,13 @@ def airflow_services(warehouse, airflow_db, tmp_path):
                 break
             except OSError:
                 time.sleep(0.5)
-        # Airflow's metadata DB outlives a test: a run left queued or running (by an earlier
-        # test or an interrupted session) would sync this test's customers. End them before
-        # the scheduler starts, and again when the test is done.
+        # The session's metadata DB outlives a test: a run left queued or running by an
+        # earlier test would sync this test's customers. End them before the scheduler
+        # starts, and again when the test is done.
         _end_unfinished_runs(env)
-        procs.append(
-            subprocess.Popen(
-                [AIRFLOW, "scheduler"],
-                env=env,
-                stdout=open(env["scheduler_log"], "w"),
-                stderr=subprocess.STDOUT,
-            )
-        )
-        yield env
-        _end_unfinished_runs(env)
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        with processes.running([AIRFLOW, "scheduler"], env=env, log=Path(env["scheduler_log"])):
+            yield env
+            _end_unfinished_runs(env)
 
 
 def _rest(env, method: str, path: str, body=None):

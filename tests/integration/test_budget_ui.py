@@ -11,7 +11,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests import processes
 from tests.integration.api_helpers import bearer, seed_customer, tokens
 from tests.integration.conftest import AIRFLOW, _free_port
 
@@ -365,11 +365,7 @@ def api_server(warehouse, airflow_db, tmp_path):
     port = _free_port()
     env = {**os.environ, "AIRFLOW__API__PORT": str(port), "api_url": f"http://127.0.0.1:{port}"}
     log = tmp_path / "api.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [AIRFLOW, "api-server", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    try:
+    with processes.running([AIRFLOW, "api-server", "--port", str(port)], env=env, log=log) as proc:
         deadline = time.monotonic() + 60
         while True:
             assert proc.poll() is None, log.read_text()[-3000:]
@@ -380,12 +376,6 @@ def api_server(warehouse, airflow_db, tmp_path):
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.3)
         yield env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_the_budget_service_is_served_by_airflows_api_server(conn, api_server):
@@ -423,3 +413,368 @@ def test_the_budget_service_is_served_by_airflows_api_server(conn, api_server):
     assert status == 200 and [c["customer_id"] for c in body["customers"]] == ["acme"]
     status, body = _http(env, "GET", "/finsync/sync/health", None, bearer(keys["acme"]))
     assert status == 403
+
+
+# ---- onboarding a customer from the page ------------------------------------------------------
+
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"  # the tutorial's screenshots
+# A customer's sample export as FP&A tools write them: a title block, the header on row 3, one
+# column per month, a GL account finer than the budget key, a constant Region, a total row, and
+# a header that is hostile markup (shown as text, never run).
+SAMPLE = f"""Wombat Pty Ltd - Budget FY2026 (Adaptive Planning export)
+Version: Board approved,,,,,,,,,,
+Region,Cost Centre,Category,GL Account,Notes {HOSTILE},Jul 2025,Aug 2025,Sep 2025,Oct 2025,Nov 2025,Dec 2025
+ANZ,Marketing,Events,6100 Venue hire,,"8,000.00","8,000.00","10,000.00","6,000.00","6,000.00","2,500.00"
+ANZ,Marketing,Events,6110 Catering,,"4,000.00","4,000.00","5,500.00","3,000.00","3,000.00","1,500.00"
+ANZ,Marketing,Digital ads,6200 Search,,"5,000.00","5,000.00","5,000.00","5,000.00","5,000.00","5,000.00"
+ANZ,Marketing,Digital ads,6210 Social,,"3,250.00","3,250.00","3,250.00","3,250.00","3,250.00","3,250.00"
+ANZ,IT,Software,6500 Subscriptions,renewals in Oct,"4,000.00","4,000.00","4,000.00","21,000.00","4,000.00","4,000.00"
+ANZ,IT,Hardware,6600 Laptops,,"2,500.00",,"2,500.00",,"2,500.00",
+ANZ,People & Culture,Training,6800 Courses,,"1,200.00","1,200.00","1,200.00","1,200.00","1,200.00","1,200.00"
+Total,,,,,"27,950.00","25,450.00","31,450.00","39,450.00","24,950.00","17,450.00"
+"""  # noqa: E501
+
+
+def _has_grain_step() -> bool:
+    """Does this finsync sum rows finer than a budget (budgets.to_budgets, the grain report)?"""
+    import importlib.util
+
+    return importlib.util.find_spec("finsync.budget.budgets") is not None
+
+
+def _stored(conn) -> tuple[int, int]:
+    """(source configs, confirmed mapping versions) in the warehouse."""
+    return conn.execute(
+        "select (select count(*) from budget_data_source_config), "
+        "(select count(*) from budget_column_mapping_history)"
+    ).fetchone()
+
+
+def _onboarding_dirs() -> set[Path]:
+    import tempfile
+
+    return set(Path(tempfile.gettempdir()).glob("finsync-onboarding-*"))
+
+
+def _history_with_grain(conn, route) -> None:
+    """GET /sync/history as served, with each row's stored sync_history.grain added when the
+    endpoint does not return that column (yet: api/syncs.py selects its columns by name)."""
+    response = route.fetch()
+    rows = response.json()
+    if isinstance(rows, list) and rows and "grain" not in rows[0]:
+        grains = dict(conn.execute("select sync_id, grain from sync_history").fetchall())
+        rows = [{**r, "grain": grains.get(r["sync_id"])} for r in rows]
+    route.fulfill(response=response, json=rows)
+
+
+@pytest.fixture
+def patient_expect():
+    """expect() waits 20 s, not 5: each preview reads the sample again on a busy machine."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
+def test_onboarding_a_customer_from_the_page(
+    conn, sftp, airflow, chromium, patient_expect, tmp_path
+):
+    """Upload a sample export, review what finsync makes of it, change the mapping, calendar and
+    currency, save; then the customer's first import from SFTP and a budget check. Saves the
+    screenshots of docs/onboarding.md."""
+    from playwright.sync_api import expect
+
+    from finsync.budget.model import FIELDS
+    from tests.integration.conftest import SFTP_CONN_ID
+
+    env = airflow
+    base = env["api_url"]
+    grain = _has_grain_step()
+    sample = tmp_path / "wombat_budget_fy2026.csv"
+    sample.write_text(SAMPLE, encoding="utf-8")
+    temp_before = _onboarding_dirs()
+
+    context = chromium.new_context(viewport={"width": 1200, "height": 900}, locale="en-US")
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base + "/plugin/budget-sync")
+    frame = page.frame_locator('iframe[title="Budget sync"]')
+    expect(frame.locator("#customers")).to_contain_text("No customer has a source config yet")
+
+    # 1-2. The sample: file type, sheet, header row, layout, warnings.
+    frame.locator("#onboard-open").click()
+    expect(frame.locator("#onboard")).to_be_visible()
+    frame.locator("#ob-file").set_input_files(str(sample))
+    facts = frame.locator("#ob-facts")
+    expect(facts.locator('dd[data-fact="File type"]')).to_have_text(
+        re.compile(r"^budget · confidence 0\.\d\d$")
+    )
+    expect(facts.locator('dd[data-fact="Sheet"]')).to_have_text("— (a text file)")
+    expect(facts.locator('dd[data-fact="Header row"]')).to_have_text("3")
+    expect(facts.locator('dd[data-fact="Layout"]')).to_contain_text(
+        "wide: 6 period columns (Jul 2025 … Dec 2025)"
+    )
+    expect(facts.locator('dd[data-fact="Data rows"]')).to_have_text("7")
+    expect(frame.locator("#ob-warnings")).to_contain_text("row 11")  # the total row, left out
+
+    # 3. The mapping: the proposal with confidences and alternatives; every header a choice.
+    department, sub_category = (
+        frame.locator('#ob-mapping tr[data-field="department"]'),
+        frame.locator('#ob-mapping tr[data-field="sub_category"]'),
+    )
+    expect(frame.locator("#ob-map-department")).to_have_value("Cost Centre")
+    expect(department.locator("[data-confidence]")).to_have_text("100 %")
+    expect(department.locator("button[data-alternative]")).to_have_text("Region")
+    expect(frame.locator("#ob-map-sub_category")).to_have_value("Category")
+    expect(sub_category.locator("[data-confidence]")).to_have_text("85 %")
+    expect(sub_category.locator("button[data-alternative]")).to_have_text("GL Account")
+    expect(frame.locator('#ob-mapping tr[data-field="fiscal_period"] td').first).to_have_text(
+        "the period columns"
+    )
+    expect(frame.locator("#ob-map-currency option")).to_have_text(
+        ["— none —", "Region", "Cost Centre", "Category", "GL Account", f"Notes {HOSTILE}"]
+    )
+
+    # 4-6. The preview with the defaults (fiscal year from January, USD), then July and AUD.
+    counts, first = frame.locator("#ob-counts"), frame.locator("#ob-budgets tr.budget").first
+    n_budgets = 27 if grain else 39  # 39 budget lines, 27 budgets once GL accounts are summed
+    expect(counts).to_have_text(
+        f"{n_budgets} budgets from 7 data rows, none rejected; the first 20:"
+    )
+    expect(first.locator("td")).to_have_text(
+        ["Marketing", "Events", "FY2025-M07", "12,000.00" if grain else "8,000.00", "USD",
+         "row 4, Jul 2025"]
+    )  # fmt: skip
+    if grain:
+        report = frame.locator("#ob-grain-report")
+        expect(report).to_contain_text("39 rows in → 27 budgets out")
+        expect(report).to_contain_text("Amounts summed over: GL Account")
+        expect(report).to_contain_text("not part of a budget's key): Region")
+        expect(report).to_contain_text("No conflicting rows.")
+    else:
+        expect(frame.locator("#ob-grain-na")).to_have_text("Grain report: not available.")
+    frame.locator("#ob-fy-start").select_option("7")
+    frame.locator("#ob-currency").fill("AUD")
+    expect(first.locator("td").nth(2)).to_have_text("FY2026-M01")
+    expect(first.locator("td").nth(4)).to_have_text("AUD")
+
+    # The mapping is changeable: an alternative, a select, back to the proposal.
+    sub_category.locator("button[data-alternative]").click()
+    expect(sub_category.locator("[data-confidence]")).to_have_text("your choice")
+    expect(first.locator("td").nth(1)).to_have_text("6100 Venue hire")
+    expect(counts).to_contain_text("39 budgets from 7 data rows")
+    if grain:
+        expect(frame.locator("#ob-grain-report")).to_contain_text("No column is summed over")
+    sub_category.locator("button[data-proposed]").click()
+    expect(frame.locator("#ob-map-sub_category")).to_have_value("Category")
+    frame.locator("#ob-map-department").select_option("Region")
+    expect(first.locator("td").first).to_have_text("ANZ")
+    frame.locator("#ob-map-department").select_option("Cost Centre")
+    expect(first.locator("td")).to_have_text(
+        ["Marketing", "Events", "FY2026-M01", "12,000.00" if grain else "8,000.00", "AUD",
+         "row 4, Jul 2025"]
+    )  # fmt: skip
+    expect(counts).to_contain_text(f"{n_budgets} budgets")
+    assert frame.locator("body").evaluate("() => window.__xss") is None
+    assert _stored(conn) == (0, 0)  # nothing stored before Save
+    assert _onboarding_dirs() == temp_before  # nor left behind on the server
+    DOCS_IMG.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": 1200, "height": 2600})  # the whole form in the frame
+    frame.locator("#onboard").screenshot(path=str(DOCS_IMG / "onboarding-preview.png"))
+    page.set_viewport_size({"width": 1200, "height": 900})
+
+    # 7. Source and schedule, then Save: the config and its confirmed mapping.
+    frame.locator("#ob-customer").fill("wombat")
+    frame.locator("#ob-source-type").select_option("sftp")
+    expect(frame.locator("#ob-bucket")).to_be_hidden()
+    frame.locator("#ob-conn-id").fill(SFTP_CONN_ID)
+    frame.locator("#ob-path").fill("/exports")
+    frame.locator("#ob-glob").fill("*.csv")
+    frame.locator("#ob-frequency").select_option("manual")
+    frame.locator("#ob-save").click()
+    expect(frame.locator("#ob-saved")).to_contain_text("Saved wombat: config ")
+    expect(frame.locator("#ob-saved")).to_contain_text("column mapping v1")
+    expect(frame.locator("#onboard")).to_be_hidden()
+    saved = conn.execute(
+        "select source_type, source_config, frequency, fiscal_year_start_month, "
+        "default_currency, column_mapping, column_mapping_version, enabled "
+        "from budget_data_source_config where customer_id = 'wombat'"
+    ).fetchall()
+    mapping = {f: None for f in FIELDS} | {"department": "Cost Centre", "sub_category": "Category"}
+    assert saved == [
+        (
+            "sftp",
+            {"conn_id": SFTP_CONN_ID, "path": "/exports", "glob": "*.csv"},
+            "manual",
+            7,
+            "AUD",
+            mapping,
+            1,
+            True,
+        )
+    ]
+    headers, confirmed_by = conn.execute(
+        "select headers, confirmed_by from budget_column_mapping_history"
+    ).fetchone()
+    assert headers[:4] == ["Region", "Cost Centre", "Category", "GL Account"]
+    assert confirmed_by.startswith("onboarding:airflow:")
+    wombat = frame.locator('#customers tr[data-customer="wombat"]')
+    expect(wombat).to_contain_text(f"sftp ({SFTP_CONN_ID}):/exports/*.csv")
+    expect(frame.locator("#detail-h")).to_have_text("wombat")
+
+    # The first import: the export lands on the customer's SFTP server, Refresh now.
+    exports = sftp.root / "exports"
+    exports.mkdir(parents=True, exist_ok=True)
+    landed = exports / "wombat_budget_fy2026.csv"
+    landed.write_text(SAMPLE, encoding="utf-8")
+    written = time.time() - 600  # written ten minutes ago: settled (settle_seconds 60)
+    os.utime(landed, (written, written))
+    if grain:
+        page.route("**/finsync/sync/history?*", lambda route: _history_with_grain(conn, route))
+    frame.locator('#detail-actions button[data-refresh="wombat"]').click()
+    expect(frame.locator("#notice")).to_contain_text("Sync started for wombat")
+    run_id = frame.locator("#started-run").inner_text()
+    row = frame.locator(f'#history-table tr.attempt[data-run-id="{run_id}"]')
+    expect(row.locator(".badge")).to_have_text("Success", timeout=120_000)
+    # created, updated, unchanged, soft-deleted, errors
+    expect(row.locator("td.num").nth(0)).to_have_text(str(n_budgets))
+    expect(wombat.locator("td.num")).to_have_text([str(n_budgets), "0", "0", "0", "0"])
+    if grain:  # the grain of the import, as the sync recorded it, in the history
+        stored = conn.execute("select grain from sync_history where customer_id = 'wombat'")
+        assert stored.fetchone()[0]["budgets_out"] == 27
+        line = frame.locator(f'#history-table tr[data-run-id="{run_id}"] + tr.more p[data-grain]')
+        expect(line).to_have_text("Grain: 39 rows in → 27 budgets out; summed over GL Account")
+    frame.locator("#detail").screenshot(path=str(DOCS_IMG / "onboarding-first-import.png"))
+
+    # A budget check against the imported budgets, with the customer's own token.
+    keys = tokens(conn, "wombat")
+    check = {"department": "Marketing", "sub_category": "Events", "date": "2025-09-10",
+             "amount": 500}  # fmt: skip
+    status, body = _http(env, "POST", "/finsync/budget/check", check, bearer(keys["wombat"]))
+    assert status == 200, body
+    assert (body["fiscal_period"], body["currency"], body["fits"]) == ("FY2026-M03", "AUD", True)
+    assert body["budgeted"] == (15500 if grain else 10000)
+    assert frame.locator("body").evaluate("() => window.__xss") is None
+    assert errors == []
+
+
+def test_onboarding_endpoints_check_inputs_and_store_nothing(conn, api_server, tmp_path):
+    """POST /onboarding/preview and /onboarding/config through Airflow's API server: who may
+    call them, the size cap (by Content-Length and while a chunked body arrives), 422s that
+    never echo what was sent, no cell of a payroll file shown, nothing stored before a save,
+    a scenario kept, and no second config for the same source."""
+    import httpx
+
+    env = api_server
+    url = env["api_url"] + "/finsync/onboarding/"
+    keys = tokens(conn, "acme")
+    admin, acme = bearer(keys["admin"]), bearer(keys["acme"])
+    sample = ("wombat.csv", SAMPLE.encode(), "text/csv")
+    temp_before = _onboarding_dirs()
+
+    def post(path, data=None, headers=admin, file=sample):
+        response = httpx.post(url + path, data=data or {}, files={"file": file}, headers=headers)
+        return response.status_code, response.json(), response.text
+
+    status, body, _ = post("preview", headers={})
+    assert status == 401
+    status, body, _ = post("preview", {"fiscal_year_start_month": "7"}, headers=acme)
+    assert status == 200, body  # a customer token may preview (nothing is stored)
+    assert body["budget_count"] == 27 and body["grain"]["budgets_out"] == 27
+    assert body["budgets"][0]["fiscal_period"] == "FY2026-M01"
+
+    # A payroll file: refused as such, and none of its cells comes back.
+    payroll = Path(__file__).parents[1] / "fixtures" / "budget_files" / "bad" / "payroll.csv"
+    status, body, text = post("preview", file=("payroll.csv", payroll.read_bytes(), "text/csv"))
+    assert status == 200 and body["analysis"]["file_type"] == "payroll"
+    assert body["budgets"] == [] and body["errors"] == [] and body["preview"].startswith("not a")
+    assert "Doe, Jane" not in text and "4250" not in text
+
+    # 422s name the field, never the value sent.
+    secret_column, secret = "Cost Centre (SECRET-4711)", "hunter2-not-for-logs"
+    bad_mapping = json.dumps({"department": secret_column})
+    status, body, text = post("preview", {"mapping": bad_mapping})
+    assert status == 422 and "department" in text and "SECRET-4711" not in text
+    status, body, text = post("preview", {"mapping": json.dumps({secret: "Region"})})
+    assert status == 422 and secret not in text
+    status, body, text = post("preview", {"mapping": "{not json " + secret})
+    assert status == 422 and secret not in text
+    for field, value in (
+        ("default_currency", "usd"),
+        ("default_currency", "XQZ"),
+        ("fiscal_year_start_month", "13"),
+        ("header_row", "0"),
+    ):
+        status, body, text = post("preview", {field: value})
+        assert status == 422, (field, value, body)
+        assert f'"{value}"' not in text
+    config = {"customer_id": "wombat", "source_type": "sftp", "frequency": "daily",
+              "mapping": json.dumps({"department": "Cost Centre", "sub_category": "Category"})}  # fmt: skip
+    leaky = json.dumps({"conn_id": "wombat_sftp", "path": "/exports", "password": secret})
+    status, body, text = post("config", {**config, "source_config": leaky})
+    assert status == 422 and "password" in text and secret not in text
+
+    # The size cap: refused before the form is read, declared or streamed.
+    big = b"a,b\n" + b"1,2\n" * (21 * 1024 * 1024 // 4)
+    status, body, _ = post("preview", file=("big.csv", big, "text/csv"))
+    assert status == 413 and "20 MiB" in body["detail"]
+
+    def chunks():
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'
+        for _ in range(21):
+            yield b"1,2\n" * (1024 * 1024 // 4)
+
+    response = httpx.post(
+        url + "preview",
+        content=chunks(),
+        headers={**admin, "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert response.status_code == 413
+    assert _stored(conn) == (0, 0)  # nothing stored by any preview
+    assert _onboarding_dirs() == temp_before
+
+    # Saving is an admin's (a source config names server folders and connections).
+    good = json.dumps({"conn_id": "wombat_sftp", "path": "/exports", "glob": "*.csv"})
+    status, body, _ = post("config", {**config, "source_config": good}, headers=acme)
+    assert status == 403
+    incomplete = {**config, "mapping": json.dumps({"sub_category": "Category"})}
+    status, body, _ = post("config", {**incomplete, "source_config": good})
+    assert status == 422 and "department" in body["detail"]
+    assert _stored(conn) == (0, 0)
+    status, body, _ = post("config", {**config, "source_config": good, "header_row": "3"})
+    assert status == 201, body
+    assert body["column_mapping_version"] == 1 and body["column_mapping"]["department"] == (
+        "Cost Centre"
+    )
+    stored = conn.execute(
+        "select source_config from budget_data_source_config where customer_id = 'wombat'"
+    ).fetchone()[0]
+    assert stored == {
+        "conn_id": "wombat_sftp",
+        "path": "/exports",
+        "glob": "*.csv",
+        "header_row": 3,
+    }
+    status, body, _ = post("config", {**config, "source_config": good})
+    assert status == 409 and "PATCH /sync/config/" in body["detail"]
+    assert _stored(conn) == (1, 1)
+
+    # A file with budget and forecast versions: the chosen scenario is previewed and kept.
+    versions = "Version,Department,Period,Amount\nBudget,IT,FY2026,100\nForecast,IT,FY2026,90\n"
+    versioned = ("versions.csv", versions.encode(), "text/csv")
+    status, body, _ = post("preview", {"scenario": "Forecast"}, file=versioned)
+    assert status == 200, body
+    assert body["grain"]["scenario"]["kept"] == "Forecast"
+    assert [b["budgeted_amount"] for b in body["budgets"]] == ["90.00"]
+    scenario_config = {**config, "customer_id": "globex", "source_type": "upload",
+                       "mapping": json.dumps(body["mapping"]), "scenario": "Forecast",
+                       "source_config": json.dumps({"path": str(tmp_path / "drop")})}  # fmt: skip
+    status, body, _ = post("config", scenario_config, file=versioned)
+    assert status == 201, body
+    stored = conn.execute(
+        "select source_config from budget_data_source_config where customer_id = 'globex'"
+    ).fetchone()[0]
+    assert stored == {"path": str(tmp_path / "drop"), "scenario": "Forecast"}

@@ -1,0 +1,105 @@
+"""Processes the tests start, and proof that none outlives the session.
+
+Every long-running process (Airflow's API server and scheduler, uvicorn) starts in its own
+session, so its process group holds whatever it forks (the scheduler's LocalExecutor workers
+and `serve-logs`, the API server's workers, task supervisors). Stopping one signals the whole
+group and every descendant seen before the signal (orphans of a dead leader keep neither a
+parent nor, if they call setsid, the group), waits, then kills what is left and waits again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def start(cmd: Sequence[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A service in a session of its own, its output (stdout and stderr) in `log`."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    """SIGTERM to the process group and every descendant, up to `timeout` for all of them to
+    exit, then SIGKILL for the rest; returns once none of them runs."""
+    try:
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        tree = []
+    _signal_group(proc.pid, signal.SIGTERM)
+    for p in tree:
+        _signal(p, signal.SIGTERM)
+    _, alive = psutil.wait_procs(tree, timeout=timeout)
+    _signal_group(proc.pid, signal.SIGKILL)
+    for p in alive:
+        _signal(p, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=timeout)
+    proc.wait(timeout=timeout)  # reaps the leader (wait_procs may have already)
+
+
+@contextmanager
+def running(cmd: Sequence[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """`start` ... `stop`, whatever happens in between."""
+    proc = start(cmd, env=env, log=log)
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal(p: psutil.Process, sig: int) -> None:
+    try:
+        p.send_signal(sig)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def leftovers(marker: tuple[str, str]) -> list[psutil.Process]:
+    """Running processes this session started: its children (at any depth) and any process
+    whose environment carries `marker` (NAME, value), orphans included."""
+    me = psutil.Process()
+    found = {p.pid: p for p in me.children(recursive=True)}
+    name, value = marker
+    for p in psutil.process_iter():
+        if p.pid == me.pid or p.pid in found:
+            continue
+        try:
+            if p.environ().get(name) == value:
+                found[p.pid] = p
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    running_ = []
+    for p in found.values():
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                running_.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return running_
+
+
+def describe(procs: list[psutil.Process]) -> str:
+    lines = []
+    for p in procs:
+        try:
+            lines.append(f"pid {p.pid}: {' '.join(p.cmdline())[:200]}")
+        except psutil.Error:
+            lines.append(f"pid {p.pid}: (gone)")
+    return "\n".join(lines)
