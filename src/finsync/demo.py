@@ -11,13 +11,27 @@ Meant for demo and test databases: it deletes every row of the source tables.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
+from psycopg.rows import dict_row
 
-from finsync import sql
+from finsync import PROJECT_ROOT, sql
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +186,300 @@ def seed(
     log.info("analysed seeded tables in %.2f s", time.perf_counter() - step_started)
     log.info("demo seed done in %.1f s", time.perf_counter() - started)
     return counts
+
+
+# ---- the budget part of `make demo` --------------------------------------------------------
+
+DEMO_EXPORTS = PROJECT_ROOT / "samples" / "demo"
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    customer_id: str
+    folder: str  # under samples/demo
+    what: str
+    fiscal_year_start_month: int
+    default_currency: str
+    expected: str  # the sync's outcome the demo shows
+
+
+DEMO_CUSTOMERS = (
+    DemoCustomer(
+        "demo-acme", "acme", "a long CSV (Anaplan style), calendar fiscal year", 1, "USD", "success"
+    ),
+    DemoCustomer(
+        "demo-globex",
+        "globex",
+        "a wide XLSX (Adaptive style, title rows, one column per month), fiscal year from July",
+        7,
+        "AUD",
+        "success",
+    ),
+    DemoCustomer(
+        "demo-initech", "initech", "a payroll file dropped in the budget folder", 1, "USD", "failed"
+    ),
+)
+
+
+def prepare_budget_customers(conn: psycopg.Connection) -> int:
+    """The demo customers' `local` sources (samples/demo/<folder>), due at the next poll.
+    Re-running replaces their settings; nothing else is touched. Returns the latest sync id
+    before the demo's run (its outcomes are the ones after it)."""
+    from finsync.budget import config as configs
+
+    for c in DEMO_CUSTOMERS:
+        configs.add(
+            conn,
+            customer_id=c.customer_id,
+            source_type="local",
+            source_config={"path": str(DEMO_EXPORTS / c.folder)},
+            frequency="daily",
+            default_currency=c.default_currency,
+            fiscal_year_start_month=c.fiscal_year_start_month,
+            settle_seconds=0,  # the files are not being written: no need to wait
+        )
+    configs.make_due(conn, [c.customer_id for c in DEMO_CUSTOMERS])
+    row = conn.execute("select coalesce(max(sync_id), 0) from sync_history").fetchone()
+    return int(row[0])
+
+
+def budget_outcomes(conn: psycopg.Connection, after_sync_id: int) -> dict[str, dict]:
+    """Each demo customer's last sync after `after_sync_id`, with its active budgets."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            select distinct on (h.customer_id) h.customer_id, h.status, h.file_name,
+                   h.created_count, h.updated_count, h.unchanged_count, h.soft_deleted_count,
+                   h.error_count, h.message,
+                   (select count(*) from budget b where b.customer_id = h.customer_id
+                       and b.deleted_at is null) as budgets,
+                   (select min(fiscal_period) || ' .. ' || max(fiscal_period) from budget b
+                     where b.customer_id = h.customer_id and b.deleted_at is null) as periods,
+                   (select string_agg(t, ', ') from (
+                        select to_char(sum(budgeted_amount), 'FM999,999,999,990.00') || ' '
+                               || currency as t
+                        from budget b where b.customer_id = h.customer_id
+                          and b.deleted_at is null
+                          and b.fiscal_period ~ '-M' group by currency order by currency) x
+                   ) as monthly_total
+            from sync_history h
+            where h.sync_id > %s and h.customer_id = any(%s)
+            order by h.customer_id, h.sync_id desc
+            """,
+            (after_sync_id, [c.customer_id for c in DEMO_CUSTOMERS]),
+        )
+        return {r["customer_id"]: r for r in cur.fetchall()}
+
+
+def format_outcomes(outcomes: dict[str, dict]) -> str:
+    lines = [
+        f"{'customer':<14}{'file':<36}{'status':<9}{'created':>8}{'updated':>8}"
+        f"{'unchanged':>10}{'deleted':>8}{'errors':>7}"
+    ]
+    for c in DEMO_CUSTOMERS:
+        r = outcomes.get(c.customer_id)
+        if r is None:
+            lines.append(f"{c.customer_id:<14}(no sync recorded)")
+            continue
+        lines.append(
+            f"{c.customer_id:<14}{(r['file_name'] or '-'):<36}{r['status']:<9}"
+            f"{r['created_count'] or 0:>8}{r['updated_count'] or 0:>8}"
+            f"{r['unchanged_count'] or 0:>10}{r['soft_deleted_count'] or 0:>8}"
+            f"{r['error_count'] or 0:>7}"
+        )
+        lines.append(f"{'':<14}{c.what}")
+        if r["status"] in ("success", "partial", "unchanged") and r["budgets"]:
+            lines.append(
+                f"{'':<14}{r['budgets']} active budgets, {r['periods']}; "
+                f"months sum to {r['monthly_total'] or '-'}"
+            )
+        else:
+            lines.append(f"{'':<14}{r['message']}")
+    return "\n".join(lines)
+
+
+def _airflow_exe() -> str:
+    return shutil.which("airflow", path=os.path.dirname(sys.executable)) or "airflow"
+
+
+def _finsync_exe() -> str:
+    return shutil.which("finsync", path=os.path.dirname(sys.executable)) or "finsync"
+
+
+def run_budget_sync(out: Callable[[str], None] = print) -> int:
+    """The demo customers' exports through DAG budget_sync, run by stock Airflow
+    (`airflow dags test`); prints each customer's outcome. 0 when every customer ended as
+    expected (the payroll file refused, the others imported)."""
+    from finsync import warehouse
+    from finsync.airflow_env import airflow_env
+
+    with warehouse.connect() as conn:
+        before = prepare_budget_customers(conn)
+    out(
+        "\nbudget exports shipped in samples/demo/, one `local` source each: "
+        + ", ".join(f"{c.customer_id} ({c.folder}/)" for c in DEMO_CUSTOMERS)
+    )
+    # force: re-read files an earlier demo imported, so every demo shows the same outcomes
+    # (a re-import of an unchanged file leaves every budget untouched: unchanged counts).
+    conf = json.dumps({"force": True})
+    out(f"$ airflow dags test budget_sync -c '{conf}'")
+    started = time.perf_counter()
+    result = subprocess.run(
+        [_airflow_exe(), "dags", "test", "budget_sync", "-c", conf],
+        env=airflow_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    with warehouse.connect() as conn:
+        outcomes = budget_outcomes(conn, before)
+    out(f"budget_sync summary ({time.perf_counter() - started:.1f} s)")
+    out(format_outcomes(outcomes))
+    wrong = [
+        c.customer_id
+        for c in DEMO_CUSTOMERS
+        if (outcomes.get(c.customer_id) or {}).get("status") != c.expected
+    ]
+    if wrong:
+        out(f"(airflow exited {result.returncode}; its output ends:)\n{result.stdout[-3000:]}")
+        out(result.stderr[-3000:])
+        out(f"unexpected outcome for {', '.join(wrong)}")
+        return 1
+    return 0
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def _curl(method: str, url: str, token_var: str, body: dict, key: str | None, show: bool) -> str:
+    """The curl command a user would type for this request."""
+    parts = [f"curl -s{'i' if show else ''} {url.removeprefix('http://')}"]
+    parts.append(f'-H "Authorization: Bearer ${token_var}"')
+    if key:
+        parts.append(f"-H 'Idempotency-Key: {key}'")
+    parts.append("-H 'Content-Type: application/json'")
+    parts.append(f"-d '{json.dumps(body)}'")
+    return "$ " + " \\\n    ".join([" ".join(parts[:2]), *parts[2:]])
+
+
+def _answer(response, show_status: bool) -> str:
+    lines = []
+    if show_status:
+        lines.append(f"HTTP/1.1 {response.status_code} {response.reason_phrase}")
+        if response.headers.get("idempotent-replayed"):
+            lines.append(f"idempotent-replayed: {response.headers['idempotent-replayed']}")
+    lines.append(response.text)
+    return "\n".join(lines)
+
+
+def run_budget_service(
+    out: Callable[[str], None] = print, *, port: int = 8090
+) -> dict[str, object]:
+    """`finsync api serve` beside Airflow, then a check, a reserve and its retry for demo-acme
+    as a user types them (curl), a release (the demo leaves nothing reserved), and the service
+    stopped. Returns the answers (for the test)."""
+    import httpx
+
+    from finsync import warehouse
+    from finsync.api.auth import create_token
+
+    port = _free_port(port)
+    base = f"http://127.0.0.1:{port}"
+    cmd = [_finsync_exe(), "api", "serve", "--port", str(port), "--workers", "1"]
+    out(f"\n$ finsync api serve --port {port} --workers 1 &   # the budget service, beside Airflow")
+    log_file = tempfile.NamedTemporaryFile(prefix="finsync-demo-api-", suffix=".log", delete=False)
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+    name = f"demo-procurement-{time.strftime('%Y%m%dT%H%M%S')}"
+    answers: dict[str, object] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"`finsync api serve` exited with {proc.returncode}: "
+                    + Path(log_file.name).read_text(errors="replace")[-2000:]
+                )
+            try:
+                if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("`finsync api serve` did not answer within 60 s")
+            time.sleep(0.2)
+        out(f"budget service on {base} (OpenAPI docs: {base}/docs)")
+
+        with warehouse.connect() as conn:
+            token = create_token(conn, name=name, scope="customer", customer_id="demo-acme")
+        out(f"$ TOKEN=$(finsync tokens create {name} --customer demo-acme | tail -1)")
+        out("  (a customer token: shown once, stored hashed; the demo does not print it)")
+        auth = {"Authorization": f"Bearer {token}"}
+        key = f"req-{uuid.uuid4().hex[:8]}"
+        target = {"department": "Marketing", "sub_category": "Events", "date": "2026-02-10"}
+        steps = [
+            ("check", "/budget/check", {**target, "amount": 50}, None, False),
+            (
+                "reserve",
+                "/budget/reserve",
+                {**target, "amount": 2500, "reference": "REQ-4711"},
+                key,
+                True,
+            ),
+            (
+                "retry",
+                "/budget/reserve",
+                {**target, "amount": 2500, "reference": "REQ-4711"},
+                key,
+                True,
+            ),
+        ]
+        with httpx.Client(base_url=base, timeout=30) as http:
+            for label, path, body, idem, show in steps:
+                if label == "retry":
+                    out(
+                        "$ # the same request again (a retry after a timeout): the first "
+                        "outcome, nothing booked twice"
+                    )
+                out(_curl("POST", base + path, "TOKEN", body, idem, show))
+                headers = {**auth, **({"Idempotency-Key": idem} if idem else {})}
+                response = http.post(path, json=body, headers=headers)
+                out(_answer(response, show))
+                answers[label] = response
+            reservation = answers["reserve"].json().get("reservation_id")
+            if reservation is not None:
+                out("$ # release it, so the demo leaves nothing reserved")
+                body = {"reservation_id": reservation}
+                release_key = f"rel-{uuid.uuid4().hex[:8]}"
+                out(_curl("POST", f"{base}/budget/release", "TOKEN", body, release_key, False))
+                response = http.post(
+                    "/budget/release",
+                    json=body,
+                    headers={**auth, "Idempotency-Key": release_key},
+                )
+                out(_answer(response, False))
+                answers["release"] = response
+    finally:
+        with contextlib.suppress(Exception), warehouse.connect() as conn:
+            conn.execute(
+                "update budget_api_token set revoked_at = now() "
+                "where name = %s and revoked_at is null",
+                (name,),
+            )
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log_file.close()
+        Path(log_file.name).unlink(missing_ok=True)
+    out(f"$ finsync tokens revoke {name}; kill %1     # token revoked, service stopped")
+    return answers
