@@ -1,4 +1,4 @@
-"""Writes the demo customers' exports (run from the repository root: python samples/demo/make_demo_files.py).
+"""Writes the demo customers' exports: `.venv/bin/python samples/demo/make_demo_files.py`.
 
 The files are committed; this script says exactly how they were made. Every name and figure
 is invented.

@@ -151,3 +151,17 @@ def test_the_cli_and_the_api_write_the_same_config(client, conn, admin, capsys):
         json={"customer_id": "globex", "source_type": "local", "source_config": {"path": "/x"}},
     )
     assert dup.status_code == 409
+
+
+def test_settle_seconds_in_source_config_wins_over_the_column(conn):
+    config_id = configs.add(
+        conn,
+        customer_id="globex",
+        source_type="local",
+        source_config={"path": "/exports", "settle_seconds": 5},
+    )
+    (cfg,) = configs.load(conn, config_id=config_id)
+    assert cfg.settle_seconds == 5
+    configs.update(conn, config_id, {"source_config": {"path": "/exports"}}, changed_by="test")
+    (cfg,) = configs.load(conn, config_id=config_id)
+    assert cfg.settle_seconds == 60  # the column's default again

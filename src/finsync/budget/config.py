@@ -55,6 +55,9 @@ class SourceConfig:
         data = {k: v for k, v in row.items() if k in names}
         data["error_tolerance_pct"] = float(data["error_tolerance_pct"])
         data["max_soft_delete_pct"] = float(data["max_soft_delete_pct"])
+        # `settle_seconds` may also be given in source_config (validated there); it wins.
+        if isinstance((data.get("source_config") or {}).get("settle_seconds"), int):
+            data["settle_seconds"] = data["source_config"]["settle_seconds"]
         return cls(**data)
 
     def for_xcom(self) -> dict[str, Any]:
