@@ -93,6 +93,16 @@ MappingField = Annotated[
     str | None, Form(max_length=20000, description=MAPPING + ". Default: the proposed mapping")
 ]
 FyStartField = Annotated[int, Form(ge=1, le=12, description="1 = January ... 12 = December")]
+ScenarioField = Annotated[
+    str | None,
+    Form(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00]*$",
+        description="The value of the file's scenario or version column to import (e.g. "
+        "Budget); default: the one that plainly means budget",
+    ),
+]
 CurrencyField = Annotated[
     str, Form(pattern=CURRENCY, description="ISO 4217; for amounts without a currency")
 ]
@@ -192,10 +202,12 @@ def _understand(
     mapping: dict[str, str | None] | None,
     fiscal_year_start_month: int,
     default_currency: str,
+    scenario: str | None = None,
 ) -> dict[str, Any]:
     """analyze() under the chosen mapping, the proposal, and the first normalised budgets."""
     from finsync.budget import mapping as mapper
     from finsync.budget.analyze import analyze
+    from finsync.budget.budgets import to_budgets
     from finsync.budget.model import BudgetFileError, ColumnMapping, FieldMatch
     from finsync.budget.parse import parse_file
 
@@ -229,7 +241,15 @@ def _understand(
     # analyze() with the chosen mapping as confirmed, so its grain report (when it gives one)
     # describes this mapping; it reads the same sheet and header row.
     confirmed = mapping if mapping is not None and any(mapping.values()) else None
-    analysis = analyze(path, sheet=parsed.sheet, header_row=parsed.header_row, confirmed=confirmed)
+    analysis = analyze(
+        path,
+        sheet=parsed.sheet,
+        header_row=parsed.header_row,
+        confirmed=confirmed,
+        fiscal_year_start_month=fiscal_year_start_month,
+        default_currency=default_currency,
+        scenario=scenario,
+    )
     analysis["sheet"], analysis["header_row"] = parsed.sheet, parsed.header_row
     missing_fields = mapper.needs_review(chosen, parsed.layout)
     out: dict[str, Any] = {
@@ -241,6 +261,7 @@ def _understand(
         "needs_review": missing_fields,
         "fiscal_year_start_month": fiscal_year_start_month,
         "default_currency": default_currency,
+        "scenario": scenario,
         "rows_in": len(parsed.frame),
         "budgets": [],
         "budget_count": 0,
@@ -268,16 +289,22 @@ def _understand(
     if required_missing:
         out["preview"] = f"choose the column for: {', '.join(required_missing)}"
         return out
-    try:
-        rows, grain, problem = _budgets(parsed, chosen, fiscal_year_start_month, default_currency)
+    try:  # the sync's own step: the scenario kept, rows finer than a budget summed
+        made = to_budgets(
+            parsed,
+            chosen,
+            fiscal_year_start_month=fiscal_year_start_month,
+            default_currency=default_currency,
+            scenario=scenario,
+        )
     except BudgetFileError as exc:
         out["preview"] = str(exc)
         return out
-    if grain is not None:  # the report under exactly this mapping, calendar and currency
-        out["grain"] = grain
-    if rows is None:
-        out["preview"] = problem or "no budgets"
+    out["grain"] = made.report.as_json()  # under exactly this mapping, calendar and currency
+    if made.rows is None:
+        out["preview"] = made.problem or "no budgets"
         return out
+    rows = made.rows
     head = rows.frame.head(PREVIEW_ROWS)
     out["budgets"] = [
         {
@@ -297,32 +324,6 @@ def _understand(
     out["error_count"] = len(rows.errors)
     out["warnings"] = list(rows.warnings)
     return out
-
-
-def _budgets(parsed, chosen, fiscal_year_start_month: int, default_currency: str):
-    """(normalised rows or None, grain report or None, why no rows): what the sync makes of
-    the file, through the sync's own function when this finsync has it (budgets.to_budgets:
-    scenario kept, rows finer than a budget summed), else long form and normalise."""
-    from finsync.budget import longform, normalize
-
-    try:
-        from finsync.budget.budgets import to_budgets
-    except ImportError:  # a finsync without the grain step
-        long_rows = longform.to_long(parsed, chosen)
-        rows = normalize.normalize(
-            long_rows,
-            fiscal_year_start_month=fiscal_year_start_month,
-            default_currency=default_currency,
-            columns=chosen.columns(),
-        )
-        return rows, None, None
-    made = to_budgets(
-        parsed,
-        chosen,
-        fiscal_year_start_month=fiscal_year_start_month,
-        default_currency=default_currency,
-    )
-    return made.rows, made.report.as_json(), made.problem
 
 
 async def _with_sample(file: UploadFile, work: Callable[[Path], Any]) -> Any:
@@ -350,6 +351,7 @@ async def preview(
     mapping: MappingField = None,
     fiscal_year_start_month: FyStartField = 1,
     default_currency: CurrencyField = "USD",
+    scenario: ScenarioField = None,
 ) -> dict[str, Any]:
     """The file's analysis (file type, sheet, header row, layout, `analysis.mapping` under the
     chosen mapping, `analysis.grain` when available), `proposal` (the proposed column per field
@@ -368,6 +370,7 @@ async def preview(
             mapping=chosen,
             fiscal_year_start_month=fiscal_year_start_month,
             default_currency=currency,
+            scenario=scenario,
         ),
     )
 
@@ -388,6 +391,7 @@ def _save(
     mapping: dict[str, str | None],
     fiscal_year_start_month: int,
     default_currency: str,
+    scenario: str | None,
 ) -> dict[str, Any]:
     from finsync import warehouse
     from finsync.budget import config as configs
@@ -400,6 +404,7 @@ def _save(
         mapping=mapping,
         fiscal_year_start_month=fiscal_year_start_month,
         default_currency=default_currency,
+        scenario=scenario,
     )
     if seen["analysis"]["file_type"] != "budget":
         raise HTTPException(422, "the sample is not a budget file: the sync would refuse it")
@@ -410,6 +415,8 @@ def _save(
         source_config["sheet"] = sheet
     if header_row is not None:
         source_config["header_row"] = header_row
+    if scenario is not None:
+        source_config["scenario"] = scenario
     try:
         validate_source_config(source_type, source_config)
     except SourceConfigError as exc:
@@ -481,12 +488,14 @@ async def save_config(
     header_row: HeaderRowField = None,
     fiscal_year_start_month: FyStartField = 1,
     default_currency: CurrencyField = "USD",
+    scenario: ScenarioField = None,
 ) -> dict[str, Any]:
     """Checks the sample again under the mapping (a budget file, every named column in it, the
     required fields mapped), then adds the config (`finsync.budget.config.add`) and stores the
     mapping as its confirmed version with the file's headers (`save_confirmed_mapping`), in one
-    transaction. A sheet or header row given here is kept in source_config, so the sync reads
-    the same table. 409 when the customer already has a source of this type."""
+    transaction. A sheet, header row or scenario given here is kept in source_config, so the
+    sync reads the same table and keeps the same scenario. 409 when the customer already has
+    a source of this type."""
     chosen = _mapping(mapping)
     assert chosen is not None
     config = _json_object("source_config", source_config)
@@ -505,5 +514,6 @@ async def save_config(
             mapping=chosen,
             fiscal_year_start_month=fiscal_year_start_month,
             default_currency=currency,
+            scenario=scenario,
         ),
     )
