@@ -3,7 +3,7 @@
 
 Imports each customer's budget export (Anaplan, Adaptive, Prophix, Oracle EPM, Planful,
 Sheets, Excel) from SFTP, S3, an upload or a local folder into `budget`, exactly once per
-file, in one transaction per file. See `../shared/budget-sync-contract.md`.
+file, in one transaction per file. See docs/budget_sync.md in the repository.
 
 **Schedule**: hourly; each run syncs the customers whose frequency (hourly, every 4 or 12
 hours, daily; `manual` never) in `budget_data_source_config` says they are due. At most 5

@@ -210,7 +210,8 @@ DEMO_CUSTOMERS = (
     DemoCustomer(
         "demo-globex",
         "globex",
-        "a wide XLSX (Adaptive style, title rows, one column per month), fiscal year from July",
+        "a wide XLSX (Adaptive style, title rows, a column per month), FY from July: "
+        "Jul 2025 is FY2026-M01",
         7,
         "AUD",
         "success",

@@ -8,7 +8,7 @@ from typing import Any
 
 # The columns of a budget row (the normaliser's output, the gate, the import).
 BUDGET_COLUMNS = ("department", "sub_category", "fiscal_period", "budgeted_amount", "currency")
-# The budget fields a file's columns are mapped to (budget-sync-contract.md): a budget row's
+# The budget fields a file's columns are mapped to (docs/budget_sync.md): a budget row's
 # columns, and `fiscal_year`, optional: the column holding the year when the period column's
 # values carry none (Year `FY26` + Period `Jan`, as Oracle EPM, Hyperion and Anaplan export
 # them); the period read is then the two values joined by a space (`FY26 Jan`).

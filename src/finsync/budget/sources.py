@@ -1,6 +1,6 @@
 """Where customers' budget files come from, and taking each file exactly once.
 
-Sources (budget-sync-contract.md, "Where files come from"), built from a config row's
+Sources (docs/budget_sync.md, "Sources and `source_config` keys"), built from a row's
 `source_type` and `source_config` by `build_source`:
 
 - `local`: a folder on the Airflow workers (`path`, `glob`); `upload`: the drop folder the
