@@ -226,6 +226,34 @@ def cmd_customers_list(args) -> int:
     return 0
 
 
+def cmd_mappings_learned(args) -> int:
+    """List the header -> field pairs people taught the mapper, or forget one header's."""
+    from finsync import warehouse
+    from finsync.budget import config as configs
+
+    with warehouse.connect() as conn:
+        if args.forget:
+            n = configs.forget_learned(conn, args.forget, args.field)
+            what = f" for {args.field}" if args.field else ""
+            print(f"forgot {n} learned pair(s) for header {args.forget!r}{what}")
+            return 0
+        rows = configs.learned_rows(conn)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    if not rows:
+        print("nothing learned yet: pairs appear when a person confirms or corrects a mapping")
+        return 0
+    print(f"{'header':<32}{'field':<17}{'times':>6}{'customers':>10}  last confirmed")
+    for r in rows:
+        when = r["last_confirmed_at"].strftime("%Y-%m-%d %H:%M UTC")
+        print(
+            f"{r['header_example'][:31]:<32}{r['field']:<17}{r['confirmations']:>6}"
+            f"{len(r['customer_ids']):>10}  {when} by {r['last_confirmed_by']}"
+        )
+    return 0
+
+
 def cmd_customers_disable(args) -> int:
     from finsync import warehouse
     from finsync.budget import config as configs
@@ -441,6 +469,16 @@ def build_parser() -> argparse.ArgumentParser:
     disable.add_argument("customer_id")
     disable.set_defaults(func=cmd_customers_disable)
 
+    mappings = sub.add_parser("mappings", help="column mappings people taught the mapper")
+    mappings_sub = mappings.add_subparsers(dest="mappings_command", required=True)
+    learned = mappings_sub.add_parser(
+        "learned", help="list the header -> field pairs people confirmed (or forget one)"
+    )
+    learned.add_argument("--forget", metavar="HEADER", help="forget what was learned of HEADER")
+    learned.add_argument("--field", default=None, help="with --forget: only this field")
+    learned.add_argument("--json", action="store_true")
+    learned.set_defaults(func=cmd_mappings_learned)
+
     tokens = sub.add_parser("tokens", help="the budget service's API tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
     create = tokens_sub.add_parser("create", help="create a token (printed once, stored hashed)")
@@ -469,6 +507,14 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--sheet", default=None, help="the sheet to read (default: detected)")
     analyze.add_argument("--header-row", type=int, default=None, help="1-based header row")
     analyze.add_argument("--fiscal-year-start-month", type=int, default=1)
+    analyze.add_argument("--currency", default="USD", help="the config's default currency")
+    analyze.add_argument("--scenario", default=None, help="the scenario value to keep")
+    analyze.add_argument(
+        "--duplicates",
+        choices=("reject", "sum"),
+        default="reject",
+        help="rows that differ only in the amount: rejected (default) or summed",
+    )
     analyze.set_defaults(func=cmd_analyze)
 
     sub.add_parser(

@@ -90,6 +90,8 @@ class ConfigFields(Strict):
     max_soft_delete_pct: Pct | None = None
     settle_seconds: Annotated[int, Field(ge=0, le=86400), JsonInt] | None = None
     notify: dict[str, Any] | None = None
+    # people's confirmed mappings teach the mapper for every customer (docs/budget_mapping.md)
+    share_mappings: Annotated[bool, JsonBool] | None = None
 
 
 class ConfigCreate(ConfigFields):

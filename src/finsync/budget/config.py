@@ -45,6 +45,7 @@ class SourceConfig:
     max_soft_delete_pct: float
     settle_seconds: int
     notify: dict[str, Any] = field(default_factory=dict)
+    share_mappings: bool = True  # people's answers teach the mapper, and it uses what others taught
     last_sync_at: datetime | None = None
     last_sync_status: str | None = None
     next_sync_at: datetime | None = None
@@ -164,13 +165,14 @@ EDITABLE = (
     "max_soft_delete_pct",
     "settle_seconds",
     "notify",
+    "share_mappings",
 )
 # What a config row is, as the API returns it.
 COLUMNS = (
     "config_id, customer_id, source_type, enabled, frequency, source_config, column_mapping, "
     "column_mapping_version, fiscal_year_start_month, default_currency, error_tolerance_pct, "
-    "max_soft_delete_pct, settle_seconds, notify, last_sync_at, last_sync_status, next_sync_at, "
-    "created_at, updated_at"
+    "max_soft_delete_pct, settle_seconds, notify, share_mappings, last_sync_at, last_sync_status, "
+    "next_sync_at, created_at, updated_at"
 )
 _JSON = ("source_config", "column_mapping", "notify")
 
@@ -333,7 +335,81 @@ def _new_mapping_version(
         "values (%s, %s, %s, %s, %s)",
         (config_id, version, json.dumps(headers), json.dumps(mapping), confirmed_by),
     )
+    if not confirmed_by.startswith("system:"):  # a person chose it: evidence for everyone
+        _learn(conn, config_id, mapping, confirmed_by)
     return version
+
+
+# ---------------------------------------------------------------------------------------------
+# Mappings learned from people (budget_mapping_learned)
+
+
+def header_key(header: str) -> str:
+    """A header as the mapper compares it (lower case, no accents or punctuation)."""
+    from finsync.budget.parse import fold_text
+
+    return fold_text(header)
+
+
+def _learn(
+    conn: psycopg.Connection, config_id: int, mapping: dict[str, str | None], who: str
+) -> None:
+    """Each header -> field pair of a person's mapping counts once more (unless the customer
+    opted out of sharing)."""
+    row = conn.execute(
+        "select customer_id, share_mappings from budget_data_source_config where config_id = %s",
+        (config_id,),
+    ).fetchone()
+    if row is None or not row[1]:
+        return
+    pairs = [(header_key(c), f, c) for f, c in mapping.items() if c and header_key(c)]
+    for key, field_name, header in pairs:
+        conn.execute(
+            """
+            insert into budget_mapping_learned
+                (header_key, field, header_example, customer_ids, last_confirmed_by)
+            values (%s, %s, %s, array[%s], %s)
+            on conflict (header_key, field) do update set
+                confirmations = budget_mapping_learned.confirmations + 1,
+                header_example = excluded.header_example,
+                customer_ids = (
+                    select array_agg(distinct c order by c)
+                    from unnest(budget_mapping_learned.customer_ids || excluded.customer_ids) c
+                ),
+                last_confirmed_at = now(),
+                last_confirmed_by = excluded.last_confirmed_by
+            """,
+            (key, field_name, header, row[0], who),
+        )
+
+
+def learned_evidence(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
+    """field -> header key -> how often people chose that pair (one cheap query a sync)."""
+    evidence: dict[str, dict[str, int]] = {}
+    for key, field_name, confirmations in conn.execute(
+        "select header_key, field, confirmations from budget_mapping_learned"
+    ):
+        evidence.setdefault(field_name, {})[key] = confirmations
+    return evidence
+
+
+def learned_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "select header_example, header_key, field, confirmations, customer_ids, "
+            "first_confirmed_at, last_confirmed_at, last_confirmed_by "
+            "from budget_mapping_learned order by confirmations desc, header_key, field"
+        )
+        return cur.fetchall()
+
+
+def forget_learned(conn: psycopg.Connection, header: str, field_name: str | None = None) -> int:
+    """Forget what people taught about `header` (for one field, or every field)."""
+    return conn.execute(
+        "delete from budget_mapping_learned where header_key = %s and (%s::text is null "
+        "or field = %s)",
+        (header_key(header), field_name, field_name),
+    ).rowcount
 
 
 def record_outcome(
