@@ -623,6 +623,7 @@ def test_onboarding_a_customer_from_the_page(
     assert confirmed_by.startswith("onboarding:airflow:")
     wombat = frame.locator('#customers tr[data-customer="wombat"]')
     expect(wombat).to_contain_text(f"sftp ({SFTP_CONN_ID}):/exports/*.csv")
+    expect(wombat.locator(".badge").first).to_have_text("Never synced")
     expect(frame.locator("#detail-h")).to_have_text("wombat")
 
     # The first import: the export lands on the customer's SFTP server, Refresh now.
