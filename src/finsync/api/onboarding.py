@@ -8,7 +8,8 @@
 - `POST /onboarding/config` (admin, like `POST /sync/config`: a source config names server
   folders and Airflow connections, which a customer token must not choose): the same file and
   choices again, checked against the file once more, then saved through
-  `finsync.budget.config` (the config, and the mapping as its first confirmed version).
+  `finsync.budget.config` (`create`: the config, never over an existing one; then
+  `save_confirmed_mapping`: the mapping as version 1, with every header of the sample).
 
 Uploads are capped (MAX_SAMPLE_BYTES, checked while the body is received, so an oversized
 body is refused before it is parsed or written anywhere). Validation errors name the field,
@@ -28,6 +29,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, Response, Upl
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
+from finsync.api import db
 from finsync.api.auth import Admin, Who
 from finsync.api.schemas import CURRENCY, CUSTOMER_ID, Problem
 
@@ -35,7 +37,6 @@ MAX_SAMPLE_BYTES = 20 * 1024 * 1024  # a sample export: enough for ~200k rows of
 _MULTIPART_SLACK = 64 * 1024  # the form's other fields and the multipart framing
 PREVIEW_ROWS = 20  # budgets and rejected rows shown
 MAX_COLUMN_NAME = 500
-PERSONAL_DATA_TYPES = {"payroll", "expense", "headcount"}  # as the sync: no cell value shown
 Frequency = Literal["hourly", "every_4_hours", "every_12_hours", "daily", "manual"]
 SourceType = Literal["local", "sftp", "s3", "upload"]
 
@@ -392,6 +393,7 @@ def _save(
     fiscal_year_start_month: int,
     default_currency: str,
     scenario: str | None,
+    conninfo: str,
 ) -> dict[str, Any]:
     from finsync import warehouse
     from finsync.budget import config as configs
@@ -421,32 +423,32 @@ def _save(
         validate_source_config(source_type, source_config)
     except SourceConfigError as exc:
         raise HTTPException(422, str(exc)) from None
-    with warehouse.connect() as conn, conn.transaction():
-        # One onboarding per customer at a time; an existing source is never overwritten here.
-        conn.execute(
-            "select pg_advisory_xact_lock(hashtext('finsync.onboarding'), hashtext(%s))",
-            (customer_id,),
-        )
-        exists = conn.execute(
-            "select config_id from budget_data_source_config "
-            "where customer_id = %s and source_type = %s",
-            (customer_id, source_type),
-        ).fetchone()
-        if exists:
+    settings = {
+        "source_config": source_config,
+        "frequency": frequency,
+        "fiscal_year_start_month": fiscal_year_start_month,
+        "default_currency": default_currency,
+    }
+    # One transaction: the config (never over an existing one) and the mapping as its version
+    # 1, recorded with every header of the sample (what later files are compared with).
+    with warehouse.connect(conninfo) as conn, conn.transaction():
+        try:
+            created = configs.create(
+                conn,
+                customer_id=customer_id,
+                source_type=source_type,
+                settings=settings,
+                confirmed_by=f"onboarding:{who}",
+            )
+        except ValueError as exc:  # names keys, never values
+            raise HTTPException(422, str(exc)) from None
+        if created is None:
             raise HTTPException(
                 409,
-                f"customer {customer_id!r} already has a {source_type} source (config "
-                f"{exists[0]}); change it with PATCH /sync/config/{exists[0]}",
+                f"customer {customer_id!r} already has a {source_type} source; change it "
+                "with PATCH /sync/config/{config_id}",
             )
-        config_id = configs.add(
-            conn,
-            customer_id=customer_id,
-            source_type=source_type,
-            source_config=source_config,
-            frequency=frequency,
-            default_currency=default_currency,
-            fiscal_year_start_month=fiscal_year_start_month,
-        )
+        config_id = created["config_id"]
         version = configs.save_confirmed_mapping(
             conn, config_id, seen["headers"], seen["mapping"], f"onboarding:{who}"
         )
@@ -500,6 +502,7 @@ async def save_config(
     assert chosen is not None
     config = _json_object("source_config", source_config)
     currency = _currency(default_currency)
+    conninfo = (await db.pool()).conninfo  # the service's warehouse
     return await _with_sample(
         file,
         lambda path: _save(
@@ -515,5 +518,6 @@ async def save_config(
             fiscal_year_start_month=fiscal_year_start_month,
             default_currency=currency,
             scenario=scenario,
+            conninfo=conninfo,
         ),
     )
