@@ -20,6 +20,11 @@ soft-delete more than `max_soft_delete_pct` of the customer's budgets, stops as
 correct the mapping, or approve the deletions. The answer is saved and the file imported;
 a rejected file ends `failed` (nothing imported; the message says who rejected it).
 
+**Run state**: a run ends *failed* when any customer's sync failed or its review was
+rejected (the last task, `check_outcomes`, names each customer and why); the other
+customers' imports stay committed. Runs where every customer ended `success`, `partial`,
+`unchanged` or `needs_review` stay green.
+
 **When it fails** (triage): the customer's `sync_history.message` says what and where
 (wrong file type, rejected rows with row/column/value/reason in `errors` and the reject
 file, an unreachable source). The previous budgets stay in force: nothing is imported from
@@ -122,12 +127,20 @@ def budget_sync():
     def report_summary() -> dict:
         return _steps().report_summary(get_current_context())
 
+    # The run's last task: the run ends failed when a customer failed (or a review was
+    # rejected); the summary above has run and reported everyone first.
+    @task(retries=0)
+    def check_outcomes(summary: dict) -> str:
+        return _steps().check_outcomes(summary, get_current_context())
+
     synced = sync_customer.expand(customer=select_customers())
     reviews = collect_reviews()
     synced >> reviews
     responses = review_sync.expand_kwargs(reviews.map(_hitl_kwargs))
     applied = apply_reviews(reviews, responses.output)
-    applied >> report_summary()
+    summary = report_summary()
+    applied >> summary
+    check_outcomes(summary)
 
 
 budget_sync()

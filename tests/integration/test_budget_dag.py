@@ -49,13 +49,16 @@ def customers(conn, airflow_db, tmp_path, monkeypatch):
 def test_scheduled_run_syncs_every_due_customer_and_reports_each(conn, customers):
     run = run_dag(DAG_ID, {})
     states = task_states(run)
-    # beta's file is payroll: its mapped sync fails at once (no retries), acme's imports.
-    assert run.state == "success" or states["report_summary"] == "success"
+    # beta's file is payroll: its mapped sync fails at once (no retries), acme's imports; the
+    # summary reports both, then the last task fails the run, naming beta and why.
     assert states["report_summary"] == "success"
-    summary = xcom_value(run, "report_summary")["customers"]
+    assert run.state == "failed" and states["check_outcomes"] == "failed", states
+    report = xcom_value(run, "report_summary")
+    summary = report["customers"]
     assert summary["acme"]["status"] == "success" and summary["acme"]["created_count"] == 3
     assert summary["beta"]["status"] == "failed"
     assert "payroll" in summary["beta"]["message"]
+    assert report["failed"] == {"beta": summary["beta"]["message"]}
     assert fetch(conn, "select count(*) as n from budget where customer_id = 'acme'")[0]["n"] == 3
     assert fetch(conn, "select count(*) as n from budget where customer_id = 'beta'")[0]["n"] == 0
     history = fetch(
@@ -70,11 +73,14 @@ def test_scheduled_run_syncs_every_due_customer_and_reports_each(conn, customers
     # Next poll: nobody is due yet (hourly); a manual run for one customer syncs it now.
     again = run_dag(DAG_ID, {})
     assert xcom_value(again, "report_summary")["customers"] == {}
+    assert again.state == "success"  # nobody synced, nobody failed
     manual = run_dag(DAG_ID, {"customer_id": "acme"})
     result = xcom_value(manual, "report_summary")["customers"]
     assert list(result) == ["acme"] and result["acme"]["status"] == "unchanged"
+    assert manual.state == "success" and task_states(manual)["check_outcomes"] == "success"
     forced = run_dag(DAG_ID, {"customer_id": "acme", "force": True})
     assert xcom_value(forced, "report_summary")["customers"]["acme"]["unchanged_count"] == 3
+    assert forced.state == "success"
     triggers = {
         h["triggered_by"]
         for h in fetch(conn, "select triggered_by from sync_history where customer_id = 'acme'")
@@ -84,4 +90,6 @@ def test_scheduled_run_syncs_every_due_customer_and_reports_each(conn, customers
 
 def test_unknown_customer_is_a_clear_failure(conn, customers):
     run = run_dag(DAG_ID, {"customer_id": "nobody"})
-    assert task_states(run)["select_customers"] == "failed"
+    states = task_states(run)
+    assert states["select_customers"] == "failed"
+    assert run.state == "failed" and states["check_outcomes"] == "failed"

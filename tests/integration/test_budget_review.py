@@ -249,8 +249,12 @@ def test_a_rejected_file_imports_nothing_and_sync_history_says_so(conn, airflow,
     # The form's fields as proposed, untouched: the person just rejects the file.
     proposed = {name: field["value"] for name, field in question["params"].items()}
     answered = _answer(airflow, run_id, "Reject", proposed)
-    assert _finished(airflow, run_id) == "success"
+    # The review task took the answer; the run then ends failed, its last task saying why.
+    assert _finished(airflow, run_id) == "failed"
     assert _review_task(airflow, run_id) == ("success", 1)
+    tasks = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances"
+    assert _api(airflow, "GET", f"{tasks}/report_summary")["state"] == "success"
+    assert _api(airflow, "GET", f"{tasks}/check_outcomes")["state"] == "failed"
 
     (rejected,) = _history(conn, run_id)
     assert rejected["status"] == "failed"

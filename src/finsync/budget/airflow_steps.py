@@ -18,6 +18,13 @@ from finsync.warehouse import connect
 
 log = logging.getLogger(__name__)
 MAPPING_FIELDS = FIELDS  # the review form asks for every field (model.py)
+# A customer's last attempt in a run that ends the run failed: a failed sync (a rejected review
+# included) or one that never finished (its worker died). success, partial, unchanged and
+# needs_review (a person has yet to answer) do not.
+FAILED = ("failed", "running")
+# Tasks whose failure no customer outcome explains (sync_customer's failures are the
+# customers' `failed` outcomes).
+_RUN_TASKS = ("select_customers", "collect_reviews", "review_sync", "apply_reviews")
 
 
 def work_root() -> Path:
@@ -239,6 +246,11 @@ def report_summary(context) -> dict:
     failed = [r for r in latest.values() if r["status"] in ("failed", "needs_review")]
     notified = notify_failures(failed, context) if failed else []
     return {
+        "failed": {
+            c: r["message"] or "the sync did not finish"
+            for c, r in latest.items()
+            if r["status"] in FAILED
+        },
         "customers": {
             c: {
                 k: r[k]
@@ -256,3 +268,46 @@ def report_summary(context) -> dict:
         },
         "notified": notified,
     }
+
+
+def check_outcomes(summary: dict, context) -> str:
+    """The run's last task: fails it (so the run ends failed) when a customer failed, naming
+    each with the reason, or when a task failed with no customer outcome to explain it. The
+    other customers' imports are committed either way."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    problems = run_problems(summary, _task_states(context))
+    if problems:
+        raise AirflowFailException(
+            f"budget_sync: {len(problems)} problem(s); the other customers' imports are "
+            "committed:\n" + "\n".join(f"- {p}" for p in problems)
+        )
+    return f"{len(summary.get('customers', {}))} customer(s), none failed"
+
+
+def run_problems(summary: dict, states: dict[str, str]) -> list[str]:
+    """Why a run must end failed (empty: it stays green), from report_summary's return value and
+    the run's task states ({task_id or task_id_mapindex: state})."""
+    problems = [f"{c}: {message}" for c, message in summary.get("failed", {}).items()]
+    problems += [
+        f"task {k} {v}"
+        for k, v in sorted(states.items())
+        if v in ("failed", "upstream_failed") and any(_task_of(k, t) for t in _RUN_TASKS)
+    ]
+    syncs_failed = [k for k, v in states.items() if _task_of(k, "sync_customer") and v == "failed"]
+    if syncs_failed and not summary.get("failed"):
+        problems.append(
+            f"{len(syncs_failed)} sync_customer task(s) failed with no outcome recorded"
+        )
+    return problems
+
+
+def _task_states(context) -> dict[str, str]:
+    """This run's task states as Airflow reports them to a task ({task_id[_map_index]: state})."""
+    ti, run = context["ti"], context["dag_run"]
+    found = ti.get_task_states(dag_id=run.dag_id, run_ids=[run.run_id])
+    return {k: str(getattr(v, "value", v)) for k, v in found.get(run.run_id, {}).items()}
+
+
+def _task_of(key: str, task_id: str) -> bool:
+    return key == task_id or (key.startswith(task_id + "_") and key[len(task_id) + 1 :].isdigit())
