@@ -81,21 +81,23 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "Invalid request, or the file cannot be read"},
 }
 FileField = Annotated[UploadFile, File(description="A sample export: CSV, XLSX or XLS")]
+# Optional form fields are typed without None (as POST /files/analyze): a multipart form has no
+# null, so the schema must not offer one.
 SheetField = Annotated[
-    str | None, Form(min_length=1, max_length=100, description="Default: the budget sheet")
+    str, Form(min_length=1, max_length=100, description="Default: the budget sheet")
 ]
-HeaderRowField = Annotated[int | None, Form(ge=1, le=10000, description="Default: detected")]
+HeaderRowField = Annotated[int, Form(ge=1, le=10000, description="Default: detected")]
 MAPPING = (
     'JSON object: budget field -> column header or null, e.g. {"department": "Cost Centre", '
     '"fiscal_period": "Period", "budgeted_amount": "Plan", "sub_category": null, '
     '"currency": null}'
 )
 MappingField = Annotated[
-    str | None, Form(max_length=20000, description=MAPPING + ". Default: the proposed mapping")
+    str, Form(max_length=20000, description=MAPPING + ". Default: the proposed mapping")
 ]
 FyStartField = Annotated[int, Form(ge=1, le=12, description="1 = January ... 12 = December")]
 ScenarioField = Annotated[
-    str | None,
+    str,
     Form(
         min_length=1,
         max_length=200,
@@ -479,12 +481,13 @@ async def save_config(
     source_config: Annotated[
         str,
         Form(
+            min_length=2,
             max_length=20000,
             description='JSON object, e.g. {"conn_id": "acme_sftp", "path": "/exports", '
             '"glob": "*.xlsx"}; no credentials (put them in an Airflow connection)',
         ),
     ],
-    mapping: Annotated[str, Form(max_length=20000, description=MAPPING)],
+    mapping: Annotated[str, Form(min_length=2, max_length=20000, description=MAPPING)],
     frequency: Annotated[Frequency, Form()] = "daily",
     sheet: SheetField = None,
     header_row: HeaderRowField = None,
