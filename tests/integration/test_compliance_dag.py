@@ -129,6 +129,23 @@ def test_bad_rows_fail_fast_and_leave_the_targets_as_they_were(seeded):
     assert snapshot(seeded) == before
 
 
+def test_a_failed_gate_fails_the_run_and_publishes_nothing(seeded):
+    # A rollup that no longer adds up: a trigger adds one credited event to every territory row
+    # as it is staged (as a broken rollup statement would). The sources are fine.
+    seeded.execute("""
+        create function finsync_stage.miscount() returns trigger language plpgsql as $$
+        begin new.count_credited_events := new.count_credited_events + 1; return new; end $$;
+        create trigger miscount before insert on finsync_stage.territory_compliance_summary
+        for each row execute function finsync_stage.miscount();
+    """)
+    run = run_dag(DAG_ID, {"fiscal_year": 2026})
+    states = task_states(run)
+    assert states["check_sources"] == "success" and states["rollup_territory"] == "success"
+    assert states["validate_staged"] == "failed"
+    assert run.state == "failed" and states["publish_compliance"] == "upstream_failed"
+    assert all(fetch(seeded, f"select count(*) as n from {t}")[0]["n"] == 0 for t in TARGETS)
+
+
 def test_defaults_follow_the_logical_date_on_a_july_fiscal_calendar(seeded, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_FISCAL_YEAR_START_MONTH", "7")
     run = run_dag(DAG_ID, {}, logical_date=datetime(2025, 9, 15, tzinfo=UTC))

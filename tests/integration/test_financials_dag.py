@@ -84,6 +84,20 @@ def test_bad_rows_fail_fast_and_leave_the_targets_as_they_were(seeded):
     assert snapshot(seeded) == before
 
 
+def test_a_failed_gate_fails_the_run_and_publishes_nothing(seeded):
+    # Contraction beyond a client's starting ARR breaks no source rule but makes its GRR
+    # negative: the gate stops it.
+    seeded.execute(
+        "update burc_nrr_metrics set contraction_arr = 10 * starting_arr + 1000 "
+        "where client_id = (select min(client_id) from burc_nrr_metrics)"
+    )
+    run = run_dag(DAG_ID, {"fiscal_year": 2026})
+    states = task_states(run)
+    assert states["check_sources"] == "success" and states["validate_staged"] == "failed"
+    assert run.state == "failed" and states["publish_financials"] == "upstream_failed"
+    assert all(fetch(seeded, f"select count(*) as n from {t}")[0]["n"] == 0 for t in TARGETS)
+
+
 def test_defaults_follow_the_logical_date_on_a_july_fiscal_calendar(seeded, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_FISCAL_YEAR_START_MONTH", "7")
     run = run_dag(DAG_ID, {}, logical_date=datetime(2025, 9, 15, tzinfo=UTC))
