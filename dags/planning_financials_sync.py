@@ -51,10 +51,10 @@ def _sync():
 
 
 def _steps():
-    """finsync's task steps, imported when a task runs (keeps DAG parsing fast)."""
-    from finsync import airflow_tasks
+    """finsync's planning steps, imported when a task runs (keeps DAG parsing fast)."""
+    from finsync.planning import airflow_steps
 
-    return airflow_tasks
+    return airflow_steps
 
 
 @dag(
@@ -96,7 +96,7 @@ def _steps():
 def planning_financials_sync():
     @task
     def check_sources() -> dict:
-        return _steps().start_run(_sync(), get_current_context())
+        return _steps().check_sources(_sync(), get_current_context())
 
     @task
     def stage_client_financials(run: dict) -> int:
@@ -133,7 +133,7 @@ def planning_financials_sync():
     @task(trigger_rule="all_done", retries=0)
     def cleanup_staging() -> None:
         # Runs whatever happened upstream; staging rows are keyed by the Airflow run id.
-        _steps().cleanup_staging(_sync(), get_current_context()["run_id"])
+        _steps().cleanup_staging(_sync(), get_current_context())
 
     run = check_sources()
     tables = publish_financials(run)

@@ -7,28 +7,42 @@ with M = 1 it is calendar year N. Fiscal month 1 is the first month of the fisca
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 VARIABLE = "fiscal_year_start_month"
 
 
-def start_month() -> int:
+def start_month(read_variable: Callable[[str], object] | None = None) -> int:
     """The Airflow Variable `fiscal_year_start_month` (1-12, default 1).
 
     Read at run time only (never at DAG parse time): the environment variable
-    AIRFLOW_VAR_FISCAL_YEAR_START_MONTH first, then Airflow's Variable lookup when Airflow is
-    there to ask.
+    AIRFLOW_VAR_FISCAL_YEAR_START_MONTH first, then `read_variable(name)`: by default the Task
+    SDK's lookup, as a running task has it; where runs are planned (scheduler, API server: the
+    timetable) `metastore_variable`. No Airflow to ask: the contract's default.
     """
     raw = os.environ.get("AIRFLOW_VAR_" + VARIABLE.upper())
     if raw is None:
         try:
-            from airflow.sdk import Variable
-
-            raw = Variable.get(VARIABLE, default=None)
+            raw = (read_variable or task_variable)(VARIABLE)
         except Exception:  # noqa: BLE001 - outside a task, or no metastore: use the default
             raw = None
     return parse_start_month(raw)
+
+
+def task_variable(name: str) -> object:
+    """An Airflow Variable as a running task reads it (Task SDK; None when unset)."""
+    from airflow.sdk import Variable
+
+    return Variable.get(name, default=None)
+
+
+def metastore_variable(name: str) -> object:
+    """An Airflow Variable as the scheduler and API server read it (None when unset)."""
+    from airflow.models.variable import Variable
+
+    return Variable.get(name, default_var=None)
 
 
 def parse_start_month(raw: object) -> int:

@@ -26,21 +26,6 @@ def _midnight(day: date) -> DateTime:
     return DateTime.combine(day, Time.min).replace(tzinfo=UTC)
 
 
-def _start_month() -> int:
-    """The fiscal start month where runs are planned: environment, then the metastore."""
-    import os
-
-    raw = os.environ.get("AIRFLOW_VAR_" + fiscal.VARIABLE.upper())
-    if raw is None:
-        try:
-            from airflow.models.variable import Variable
-
-            raw = Variable.get(fiscal.VARIABLE, default_var=None)
-        except Exception:  # noqa: BLE001 - no metastore reachable: the contract's default
-            raw = None
-    return fiscal.parse_start_month(raw)
-
-
 class FiscalYearTimetable(Timetable):
     description = "Daily at 00:00 UTC; backfills make one run per fiscal year (its last day)"
 
@@ -86,7 +71,7 @@ class FiscalYearTimetable(Timetable):
     ) -> DagRunInfo | None:
         if restriction.earliest is None:
             return None
-        month = _start_month()
+        month = fiscal.start_month(fiscal.metastore_variable)
         after = (
             restriction.earliest.date() if last is None else last.start.date() + timedelta(days=1)
         )

@@ -21,7 +21,7 @@ import pytest
 
 from finsync.gate import GateError
 from finsync.planning import sync as steps
-from finsync.planning.common import PlanningRun, SourceDataError
+from finsync.planning.common import SourceDataError, resolve_run
 from tests.conftest import fetch, insert
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,8 @@ TARGETS = (
 
 
 def _run(fiscal_year=2026, as_of=date(2026, 6, 30), start_month=1, dry_run=False, run_id="test"):
-    return PlanningRun(run_id, fiscal_year, as_of, start_month, dry_run, 0.0)
+    params = {"fiscal_year": fiscal_year, "as_of_date": as_of, "dry_run": dry_run}
+    return resolve_run(run_id, params, as_of, start_month)
 
 
 def _events(rows):
@@ -804,9 +805,9 @@ def test_gate_stops_figures_that_do_not_reconcile(conn):
     seed_six_clients(conn)
     sync = steps.compliance()
     run = _run(run_id="tampered")
-    steps.start(sync, conn, run)
+    sync.start(conn, run)
     for level in sync.levels:
-        steps.stage_level(sync, conn, run, level.name)
+        sync.stage_level(conn, run, level.name)
     # A territory figure that no longer equals the sum of its client rows.
     conn.execute(
         "update finsync_stage.territory_compliance_summary "
@@ -814,7 +815,7 @@ def test_gate_stops_figures_that_do_not_reconcile(conn):
         "where territory = 'Victoria'"
     )
     with pytest.raises(GateError) as err:
-        steps.validate(sync, conn, run)
+        sync.validate(conn, run)
     message = str(err.value)
     assert (
         "[territory_reconciles_with_client] expect_column_values_to_be_between on difference"

@@ -7,14 +7,15 @@ import pytest
 
 from finsync.gate import GateError
 from finsync.planning import sync as steps
-from finsync.planning.common import PlanningRun, SourceDataError
+from finsync.planning.common import SourceDataError, resolve_run
 from tests.conftest import fetch, insert
 
 pytestmark = pytest.mark.integration
 
 
 def _run(fiscal_year=2026, as_of=date(2026, 3, 31), start_month=1, dry_run=False, run_id="test"):
-    return PlanningRun(run_id, fiscal_year, as_of, start_month, dry_run, 0.0)
+    params = {"fiscal_year": fiscal_year, "as_of_date": as_of, "dry_run": dry_run}
+    return resolve_run(run_id, params, as_of, start_month)
 
 
 def seed_four_clients(conn):

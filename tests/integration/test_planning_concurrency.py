@@ -10,7 +10,6 @@ tables, and the publishes must have been serialised: each row was changed by exa
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from datetime import date
 
@@ -19,7 +18,7 @@ import pytest
 
 from finsync import demo, embedded
 from finsync.planning import sync as steps
-from finsync.planning.common import PlanningRun
+from finsync.planning.common import PlanningRun, resolve_run
 from finsync.publish import owned_columns
 from tests.conftest import _admin, fetch
 
@@ -72,7 +71,7 @@ def reference_and_race(warehouse, template_db):
 
 
 def _run(sync_name: str, run_id: str) -> PlanningRun:
-    return PlanningRun(run_id, YEAR, AS_OF, 1, False, time.time())
+    return resolve_run(run_id, {"fiscal_year": YEAR, "as_of_date": AS_OF}, AS_OF, 1)
 
 
 def _figures(conninfo: str) -> dict[str, list[dict]]:

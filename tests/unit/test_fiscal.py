@@ -68,3 +68,22 @@ def test_start_month_from_the_airflow_variable_env(monkeypatch):
 def test_bad_as_of_date():
     with pytest.raises(ValueError, match="as_of_date must be YYYY-MM-DD"):
         fiscal.resolve_period(2026, "21/11/2026", date(2026, 1, 1), 1)
+
+
+def test_start_month_reads_the_variable_where_it_is_asked_for(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_VAR_FISCAL_YEAR_START_MONTH", raising=False)
+    asked = []
+
+    def metastore(name):
+        asked.append(name)
+        return "7"
+
+    assert fiscal.start_month(metastore) == 7 and asked == [fiscal.VARIABLE]
+    monkeypatch.setenv("AIRFLOW_VAR_FISCAL_YEAR_START_MONTH", "4")
+    assert fiscal.start_month(metastore) == 4 and len(asked) == 1  # the environment first
+    monkeypatch.delenv("AIRFLOW_VAR_FISCAL_YEAR_START_MONTH")
+
+    def unreachable(name):
+        raise RuntimeError("no metastore")
+
+    assert fiscal.start_month(unreachable) == 1  # the contract's default

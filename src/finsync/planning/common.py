@@ -27,29 +27,52 @@ class SourceDataError(ValueError):
 
 @dataclass(frozen=True)
 class PlanningRun:
+    """One run: its id, the period it computes (resolved once, when the run starts, and kept
+    from task to task through XCom), dry run or not, and when it started."""
+
     run_id: str
-    fiscal_year: int
-    as_of_date: date
-    start_month: int
+    period: fiscal.RunPeriod
     dry_run: bool
     started_at: float
 
     @property
-    def period(self) -> fiscal.RunPeriod:
-        first, last = fiscal.year_bounds(self.fiscal_year, self.start_month)
-        return fiscal.RunPeriod(self.fiscal_year, self.as_of_date, self.start_month, first, last)
+    def fiscal_year(self) -> int:
+        return self.period.fiscal_year
+
+    @property
+    def as_of_date(self) -> date:
+        return self.period.as_of_date
+
+    @property
+    def start_month(self) -> int:
+        return self.period.start_month
 
     def sql_params(self) -> dict[str, object]:
         return {"run_id": self.run_id, **self.period.sql_params()}
 
     def to_xcom(self) -> dict[str, object]:
-        data = asdict(self)
-        data["as_of_date"] = self.as_of_date.isoformat()
-        return data
+        """Plain JSON for the next tasks (XCom)."""
+        period = {
+            k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(self.period).items()
+        }
+        return {
+            "run_id": self.run_id,
+            "period": period,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at,
+        }
 
     @classmethod
     def from_xcom(cls, data: dict) -> PlanningRun:
-        return cls(**{**data, "as_of_date": date.fromisoformat(data["as_of_date"])})
+        p = data["period"]
+        period = fiscal.RunPeriod(
+            fiscal_year=p["fiscal_year"],
+            as_of_date=date.fromisoformat(p["as_of_date"]),
+            start_month=p["start_month"],
+            year_start=date.fromisoformat(p["year_start"]),
+            year_end=date.fromisoformat(p["year_end"]),
+        )
+        return cls(data["run_id"], period, data["dry_run"], data["started_at"])
 
 
 def resolve_run(
@@ -68,9 +91,7 @@ def resolve_run(
     )
     return PlanningRun(
         run_id=run_id,
-        fiscal_year=period.fiscal_year,
-        as_of_date=period.as_of_date,
-        start_month=month,
+        period=period,
         dry_run=bool(params.get("dry_run", False)),
         started_at=time.time(),
     )

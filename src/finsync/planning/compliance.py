@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql as psql
@@ -20,13 +19,8 @@ from psycopg import sql as psql
 from finsync import sql
 from finsync.gate import Check, GateError
 from finsync.gate import run as run_gate
-from finsync.planning.common import (
-    PlanningRun,
-    check_sources,
-    fetch_frame,
-    reconcile,
-    require_tables,
-)
+from finsync.planning.common import PlanningRun, fetch_frame, reconcile
+from finsync.planning.sync import Level
 from finsync.publish import Target
 
 log = logging.getLogger(__name__)
@@ -47,20 +41,6 @@ SOURCE_TABLES = (
     "territory_strategies",
     "planning_kpi_targets",
 )
-
-
-@dataclass(frozen=True)
-class Level:
-    name: str
-    sql_file: str
-    stage_table: str
-    keys: tuple[str, ...]  # the level's own key columns besides fiscal_year (none for APAC)
-    parent_key: str | None  # the column of the level below that groups into this level
-
-    @property
-    def key(self) -> str | None:
-        """The single key the reconciliation groups by (None for APAC)."""
-        return self.keys[0] if len(self.keys) == 1 else None
 
 
 LEVELS = (
@@ -154,11 +134,6 @@ _RANGES = {
     "actual_compliance": (0, 100),
     "planning_coverage_pct": (0, 100),
 }
-
-
-def check(conn: psycopg.Connection, run: PlanningRun) -> None:
-    require_tables(conn, SOURCE_TABLES)
-    check_sources(conn, AREA, run)
 
 
 def _client_checks() -> list[Check]:
@@ -355,7 +330,6 @@ __all__ = [
     "TARGETS",
     "PAIR_COLUMNS",
     "ROLLUP_COLUMNS",
-    "check",
     "validate",
     "summary_metrics",
     "warnings",

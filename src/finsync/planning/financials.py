@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql as psql
 
 from finsync.gate import Check, GateError
 from finsync.gate import run as run_gate
-from finsync.planning.common import PlanningRun, fetch_frame, reconcile, require_tables
+from finsync.planning.common import PlanningRun, fetch_frame, reconcile
+from finsync.planning.sync import Level
 from finsync.publish import Target
 
 log = logging.getLogger(__name__)
@@ -43,32 +43,25 @@ SOURCE_TABLES = (
 )
 
 
-@dataclass(frozen=True)
-class Level:
-    name: str
-    sql_file: str
-    stage_table: str
-    key: str | None  # the level's own key column besides fiscal_year (None for APAC)
-    parent_key: str | None  # the column of the level below that groups into this level
-
-
 LEVELS = (
-    Level("client", "01_stage_client_financials.sql", "account_plan_financials", "client_id", None),
+    Level(
+        "client", "01_stage_client_financials.sql", "account_plan_financials", ("client_id",), None
+    ),
     Level(
         "territory",
         "02_rollup_territory.sql",
         "territory_strategy_financials",
-        "territory",
+        ("territory",),
         "territory",
     ),
     Level(
         "business_unit",
         "03_rollup_business_unit.sql",
         "business_unit_financials",
-        "business_unit",
+        ("business_unit",),
         "business_unit",
     ),
-    Level("apac", "04_rollup_apac.sql", "apac_financials", None, None),
+    Level("apac", "04_rollup_apac.sql", "apac_financials", (), None),
 )
 
 TARGETS = (
@@ -190,13 +183,6 @@ _RANGES = {
 }
 
 
-def check(conn: psycopg.Connection, run: PlanningRun) -> None:
-    from finsync.planning.common import check_sources
-
-    require_tables(conn, SOURCE_TABLES)
-    check_sources(conn, AREA, run)
-
-
 def validate(conn: psycopg.Connection, run: PlanningRun) -> dict[str, int]:
     """The Great Expectations gate over all four staged levels; raises GateError."""
     started = time.perf_counter()
@@ -213,7 +199,7 @@ def validate(conn: psycopg.Connection, run: PlanningRun) -> dict[str, int]:
         ).fetchall()
         present = {c[0] for c in columns}
         ranged = [c for c in _RANGES if c in present]
-        keys = [level.key] if level.key else ["fiscal_year"]
+        keys = list(level.keys) or ["fiscal_year"]
         select = psql.SQL(", ").join(
             [psql.Identifier(c) for c in keys]
             + [psql.SQL("{c}::float8 as {c}").format(c=psql.Identifier(c)) for c in ranged]
@@ -305,7 +291,6 @@ __all__ = [
     "LEVELS",
     "TARGETS",
     "ADDITIVE_COLUMNS",
-    "check",
     "validate",
     "summary_metrics",
     "GateError",

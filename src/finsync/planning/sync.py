@@ -1,7 +1,10 @@
-"""A planning sync as data (its SQL area, levels, targets, gate) and the steps that run it.
+"""A planning sync as data (its SQL area, source tables, levels, targets, gate) and its steps.
 
-The DAG tasks call `start`, `stage_level`, `validate`, `publish` and `finish` with the
-warehouse connection; `run_all` runs the same steps in one process (CLI, benchmarks).
+The steps are PlanningSync's methods, each taking the warehouse connection and the run:
+`start` (clean this run's staging, check the sources), `stage_level`, `validate`, `publish`,
+`finish` (the summary) and `cleanup`. The DAG tasks call them one per task
+(planning/airflow_steps.py); `run_all` calls them in order in one process (CLI, benchmarks,
+tests), so every caller runs exactly the same code.
 """
 
 from __future__ import annotations
@@ -21,70 +24,85 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Level:
+    """One level of a roll-up: the SQL file that stages it and the staging table it fills."""
+
+    name: str
+    sql_file: str
+    stage_table: str
+    keys: tuple[str, ...]  # the level's own key columns besides fiscal_year (none for APAC)
+    parent_key: str | None  # the column of the level below that groups into this level
+
+    @property
+    def key(self) -> str | None:
+        """The single key the reconciliation groups by (None for APAC or a compound key)."""
+        return self.keys[0] if len(self.keys) == 1 else None
+
+
+@dataclass(frozen=True)
 class PlanningSync:
     name: str
-    area: str
-    levels: tuple  # objects with .name, .sql_file, .stage_table
+    area: str  # include/sql/<area>: 00_check_sources.sql and the levels' files
+    source_tables: tuple[str, ...]  # must exist before anything runs
+    levels: tuple[Level, ...]
     targets: tuple[Target, ...]
-    check: Callable[[psycopg.Connection, PlanningRun], None]
-    validate: Callable[[psycopg.Connection, PlanningRun], dict]
+    gate: Callable[[psycopg.Connection, PlanningRun], dict]  # raises GateError
     summarize: Callable[[psycopg.Connection, PlanningRun], tuple[dict, dict]]
 
     @property
     def stage_tables(self) -> list[str]:
         return [level.stage_table for level in self.levels]
 
-    def level(self, name: str):
+    def level(self, name: str) -> Level:
         for level in self.levels:
             if level.name == name:
                 return level
         raise KeyError(f"{self.name} has no level {name!r}")
 
+    def start(self, conn: psycopg.Connection, run: PlanningRun) -> None:
+        """Forget a previous try's staging, then check the sources (SourceDataError)."""
+        log.info(
+            "%s for fiscal year %s as of %s (fiscal year starts in month %s)%s",
+            self.name,
+            run.fiscal_year,
+            run.as_of_date,
+            run.start_month,
+            ", DRY RUN: nothing will be written to the targets" if run.dry_run else "",
+        )
+        self.cleanup(conn, run.run_id)
+        common.require_tables(conn, self.source_tables)
+        common.check_sources(conn, self.area, run)
 
-def start(sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun) -> None:
-    log.info(
-        "%s for fiscal year %s as of %s (fiscal year starts in month %s)%s",
-        sync.name,
-        run.fiscal_year,
-        run.as_of_date,
-        run.start_month,
-        ", DRY RUN: nothing will be written to the targets" if run.dry_run else "",
-    )
-    common.cleanup(conn, sync.stage_tables, run.run_id)
-    sync.check(conn, run)
+    def stage_level(self, conn: psycopg.Connection, run: PlanningRun, level_name: str) -> int:
+        level = self.level(level_name)
+        return common.stage(conn, self.area, level.sql_file, level.stage_table, run)
 
+    def validate(self, conn: psycopg.Connection, run: PlanningRun) -> dict:
+        """The Great Expectations gate over every staged level: rows per level, or GateError."""
+        return self.gate(conn, run)
 
-def stage_level(
-    sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun, level_name: str
-) -> int:
-    level = sync.level(level_name)
-    return common.stage(conn, sync.area, level.sql_file, level.stage_table, run)
+    def publish(self, conn: psycopg.Connection, run: PlanningRun) -> dict:
+        return common.publish(conn, self.targets, run)
 
+    def finish(self, conn: psycopg.Connection, run: PlanningRun, tables: dict) -> dict:
+        """The run summary, logged and returned (shown as the task's XCom in the UI)."""
+        metrics, notes = self.summarize(conn, run)
+        summary = {
+            "sync": self.name,
+            "fiscal_year": run.fiscal_year,
+            "as_of_date": run.as_of_date.isoformat(),
+            "dry_run": run.dry_run,
+            "duration_s": round(time.time() - run.started_at, 2),
+            "tables": {t.table: tables[t.table] for t in self.targets if t.table in tables},
+            "metrics": metrics,
+            "notes": notes,
+        }
+        title = f"{self.name} summary" + (" (dry run: nothing written)" if run.dry_run else "")
+        log.info("\n%s", common.format_summary(title, summary))
+        return summary
 
-def validate(sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun) -> dict:
-    return sync.validate(conn, run)
-
-
-def publish(sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun) -> dict:
-    return common.publish(conn, sync.targets, run)
-
-
-def finish(sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun, tables: dict) -> dict:
-    """The run summary, logged and returned (shown as the task's XCom in the UI)."""
-    metrics, notes = sync.summarize(conn, run)
-    summary = {
-        "sync": sync.name,
-        "fiscal_year": run.fiscal_year,
-        "as_of_date": run.as_of_date.isoformat(),
-        "dry_run": run.dry_run,
-        "duration_s": round(time.time() - run.started_at, 2),
-        "tables": {t.table: tables[t.table] for t in sync.targets if t.table in tables},
-        "metrics": metrics,
-        "notes": notes,
-    }
-    title = f"{sync.name} summary" + (" (dry run: nothing written)" if run.dry_run else "")
-    log.info("\n%s", common.format_summary(title, summary))
-    return summary
+    def cleanup(self, conn: psycopg.Connection, run_id: str) -> None:
+        common.cleanup(conn, self.stage_tables, run_id)
 
 
 def run_all(sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun) -> dict:
@@ -92,21 +110,21 @@ def run_all(sync: PlanningSync, conn: psycopg.Connection, run: PlanningRun) -> d
     timings: dict[str, float] = {}
     try:
         t = time.perf_counter()
-        start(sync, conn, run)
+        sync.start(conn, run)
         timings["check_sources"] = time.perf_counter() - t
         for level in sync.levels:
             t = time.perf_counter()
-            stage_level(sync, conn, run, level.name)
+            sync.stage_level(conn, run, level.name)
             timings[level.name] = time.perf_counter() - t
         t = time.perf_counter()
-        validate(sync, conn, run)
+        sync.validate(conn, run)
         timings["validate"] = time.perf_counter() - t
         t = time.perf_counter()
-        tables = publish(sync, conn, run)
+        tables = sync.publish(conn, run)
         timings["publish"] = time.perf_counter() - t
-        summary = finish(sync, conn, run, tables)
+        summary = sync.finish(conn, run, tables)
     finally:
-        common.cleanup(conn, sync.stage_tables, run.run_id)
+        sync.cleanup(conn, run.run_id)
     summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     return summary
 
@@ -117,10 +135,10 @@ def financials() -> PlanningSync:
     return PlanningSync(
         name="planning_financials_sync",
         area=f.AREA,
+        source_tables=f.SOURCE_TABLES,
         levels=f.LEVELS,
         targets=f.TARGETS,
-        check=f.check,
-        validate=f.validate,
+        gate=f.validate,
         summarize=f.summary_metrics,
     )
 
@@ -131,9 +149,9 @@ def compliance() -> PlanningSync:
     return PlanningSync(
         name="planning_compliance_sync",
         area=c.AREA,
+        source_tables=c.SOURCE_TABLES,
         levels=c.LEVELS,
         targets=c.TARGETS,
-        check=c.check,
-        validate=c.validate,
+        gate=c.validate,
         summarize=c.summary_metrics,
     )
