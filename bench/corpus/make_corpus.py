@@ -697,7 +697,112 @@ def coded_departments(rng: random.Random, i: int) -> Export:
     )
 
 
+def ambiguous_org(rng: random.Random, i: int) -> Export:
+    """Two organisation columns of similar strength (Division and Department, Region and
+    Store): the analyst takes the finer one; the header alone cannot tell."""
+    coarse, fine = pick(
+        rng, [("Division", "Department"), ("Region", "Store"), ("Business Unit", "Team")]
+    )
+    year = rng.choice([2025, 2026])
+    amount = pick(rng, ["Budget", "Target", "Plan"])
+    header = [coarse, fine, "Category", "Month", amount]
+    rows = [header]
+    groups = ["North", "South"]
+    for d, (_, n) in lines(rng, rng.randrange(4, 9)):
+        group = groups[DEPARTMENTS.index(d) % len(groups)]  # a store lies in one region
+        for m in MONTHS:
+            rows.append([group, d, n, f"{m} {year}", money(rng, "whole")])
+    return Export(
+        f"ambiguous_org_{i:02d}.csv",
+        rows,
+        {
+            "Department": fine,
+            "Sub-category": "Category",
+            "Fiscal Period": "Month",
+            "Budgeted Amount": amount,
+        },
+        f"Two organisation columns, {coarse} above {fine}.",
+    )
+
+
+def generic_headers(rng: random.Random, i: int) -> Export:
+    """A quick export with generic headers (Name, Item, When, Total / Owner, Line, Date,
+    Figure): the values carry the meaning."""
+    year = rng.choice([2025, 2026])
+    dept, item, when, amount = pick(
+        rng,
+        [
+            ("Name", "Item", "When", "Total"),
+            ("Owner", "Line", "Date", "Figure"),
+            ("Group", "Description", "Period", "Number"),
+        ],
+    )
+    rows = [[dept, item, when, amount]]
+    for d, (_, n) in lines(rng, rng.randrange(4, 9)):
+        for m in range(1, 13):
+            rows.append([f"{d} Department", n, f"{year}-{m:02d}", money(rng)])
+    return Export(
+        f"generic_headers_{i:02d}.csv",
+        rows,
+        {
+            "Department": dept,
+            "Sub-category": item,
+            "Fiscal Period": when,
+            "Budgeted Amount": amount,
+        },
+        "Generic headers; the values say which column is which.",
+    )
+
+
+def several_measures(rng: random.Random, i: int) -> Export:
+    """Budget, Forecast and Prior Year columns side by side: the analyst takes Budget."""
+    year = rng.choice([2025, 2026])
+    first = pick(rng, ["Budget", "Plan", "Approved Budget"])
+    header = ["Department", "Account", "Quarter", "Prior Year", first, "Forecast", "Stretch"]
+    rows = [header]
+    for d, (_, n) in lines(rng, rng.randrange(4, 9)):
+        for q in range(1, 5):
+            rows.append([d, n, f"Q{q} {year}"] + [money(rng, "whole") for _ in range(4)])
+    return Export(
+        f"several_measures_{i:02d}.csv",
+        rows,
+        {
+            "Department": "Department",
+            "Sub-category": "Account",
+            "Fiscal Period": "Quarter",
+            "Budgeted Amount": first,
+        },
+        "Prior Year, budget, Forecast and Stretch columns side by side.",
+    )
+
+
+def category_levels(rng: random.Random, i: int) -> Export:
+    """Category and Sub Category columns (a two-level chart of accounts)."""
+    year = rng.choice([2025, 2026])
+    header = ["Department", "Category", "Sub Category", "Period", "Amount"]
+    rows = [header]
+    groups = {"Salaries and Wages": "Personnel", "Employee Benefits": "Personnel"}
+    for d, (_, n) in lines(rng, rng.randrange(4, 9)):
+        for m in MONTHS:
+            rows.append([d, groups.get(n, "Operating"), n, f"{m}-{year}", money(rng)])
+    return Export(
+        f"category_levels_{i:02d}.csv",
+        rows,
+        {
+            "Department": "Department",
+            "Sub-category": "Sub Category",
+            "Fiscal Period": "Period",
+            "Budgeted Amount": "Amount",
+        },
+        "Two-level chart of accounts: Category above Sub Category.",
+    )
+
+
 TEMPLATES: list[Callable[[random.Random, int], Export]] = [
+    ambiguous_org,
+    generic_headers,
+    several_measures,
+    category_levels,
     many_org_columns,
     foreign_language,
     abbreviated,
@@ -749,8 +854,32 @@ def _number(value: str) -> float | None:
         return None
 
 
-def make_corpus(folder: Path, *, seed: int = 2026, per_template: int = 5) -> Path:
-    """Write the corpus into `folder` (created); returns the MANIFEST.tsv path."""
+GENERIC_HEADERS = ["Field A", "Column 7", "Misc", "Info", "Attribute", "Key Figure", "Element"]
+
+
+def blur_header(export: Export, rng: random.Random) -> None:
+    """Replace the header of one mapped column by a word that says nothing (for calibration
+    training: how far do the values alone carry a choice)."""
+    header = export.rows[0]
+    mapped = [
+        (label, answer)
+        for label, answer in export.mapping.items()
+        if answer in header and label != "Currency"
+    ]
+    if not mapped:
+        return
+    label, answer = pick(rng, mapped)
+    new = pick(rng, [h for h in GENERIC_HEADERS if h not in header])
+    header[header.index(answer)] = new
+    export.mapping[label] = new
+    export.notes += f" (header {answer!r} blurred to {new!r})"
+
+
+def make_corpus(
+    folder: Path, *, seed: int = 2026, per_template: int = 5, noise: float = 0.0
+) -> Path:
+    """Write the corpus into `folder` (created); returns the MANIFEST.tsv path. `noise`: the
+    share of files with one mapped column's header blurred (calibration training only)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     manifest = folder / "MANIFEST.tsv"
@@ -760,6 +889,8 @@ def make_corpus(folder: Path, *, seed: int = 2026, per_template: int = 5) -> Pat
         for template in TEMPLATES:
             for index in range(per_template):
                 export = template(rng, index)
+                if noise and rng.random() < noise:
+                    blur_header(export, rng)
                 write(export, folder)
                 notes = f"{export.notes} {mapping_note(export.mapping)}"
                 out.writerow(

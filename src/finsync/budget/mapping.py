@@ -20,6 +20,7 @@ confirmed mapping (a person's, or an earlier run's) is used as-is while its colu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,6 +36,7 @@ from finsync.budget.mapping_words import (
     NEGATIVE_WEIGHTS,
     STOPWORDS,
     SYNONYM_WEIGHTS,
+    VERSION_PREFERENCE,
 )
 from finsync.budget.model import FIELDS, REQUIRED_FIELDS, ColumnMapping, FieldMatch, ParsedFile
 from finsync.budget.parse import (
@@ -186,6 +188,7 @@ class ColumnValues:
     distinct: int
     mean_length: float
     rows: int = 0  # non-blank values looked at
+    identifiers: bool = False  # whole numbers repeated across rows: ids (dept 4100), not amounts
     category_words: float = 0.0  # share of distinct values using expense-category words
     department_words: float = 0.0  # ... using department words
     period_years: float = 0.0  # share of values that are fiscal years (FY26, 2026, 2025-26)
@@ -227,6 +230,7 @@ def describe_values(values: pd.Series) -> ColumnValues:
         period_years=periods.years,
         period_yearless=periods.yearless,
         period_numbers=periods.numbers,
+        identifiers=bool(integers.all()) and stripped.nunique() * 3 <= len(stripped),
     )
 
 
@@ -278,7 +282,10 @@ def _value_adjustment(field: str, values: ColumnValues) -> tuple[float, list[str
             points -= 40
             notes.append("values are not currency codes")
     else:  # department, sub_category: names, not numbers
-        if values.numbers > 0.5:
+        if values.numbers > 0.5 and values.identifiers:
+            points -= 8
+            notes.append("values are numeric codes")
+        elif values.numbers > 0.5:
             points -= 30 * values.numbers
             notes.append(f"{values.numbers:.0%} of values are numbers (codes?)")
         if values.mean_length > 60:
@@ -373,7 +380,7 @@ def map_columns(
     columns = [str(c) for c in parsed.frame.columns if str(c) not in period_columns]
     sample = parsed.frame.head(VALUE_SAMPLE_ROWS)
     values = {c: describe_values(sample[c]) for c in columns}
-    context = _year_context(parsed, values)
+    context = _file_context(parsed, values)
     fields = [f for f in FIELDS if not (wide and f in ("fiscal_period", "budgeted_amount"))]
     candidates = [
         c
@@ -381,6 +388,7 @@ def map_columns(
         for column in columns
         if (c := _score(field, column, values[column], context))
     ]
+    partitions = _Partitions(sample)
     chosen = _assign(candidates)
     result: dict[str, FieldMatch] = {}
     for field in FIELDS:
@@ -400,34 +408,98 @@ def map_columns(
                 column=None, confidence=1.0, explanation="not needed: the periods carry a year"
             )
             continue
-        result[field] = _field_match(field, chosen.get(field), candidates)
+        taken = {c.column for f, c in chosen.items() if f != field}
+        if field in chosen:  # a column grouping the rows exactly alike gives the same budgets
+            taken |= {
+                c.column
+                for c in candidates
+                if c.field == field and partitions.same(c.column, chosen[field].column)
+            }
+        result[field] = _field_match(field, chosen.get(field), candidates, taken, partitions)
     return ColumnMapping(fields=result)
 
 
 @dataclass(frozen=True)
-class _YearContext:
-    """Where a file's periods lack a year and which columns could supply it."""
+class _FileContext:
+    """What the file's other columns say: where periods lack a year and which columns could
+    supply it, which columns hold periods, which could hold the amount."""
 
     yearless: frozenset[str]  # columns of periods without a year ('Jan', 'P01', 'Q1')
     years: frozenset[str]  # columns whose values are years ('FY26', '2026')
     headers: bool = False  # a wide file whose period headers carry no year ('Jan'..'Dec')
+    periods: frozenset[str] = frozenset()  # columns whose values are periods (not numbers)
+    amounts: frozenset[str] = frozenset()  # numeric columns whose header does not rule it out
 
 
 YEARLESS_SHARE = 0.6  # a column holds periods without a year when this share of values do
 YEARS_SHARE = 0.9  # a column holds years when this share of values are years
 
 
-def _year_context(parsed: ParsedFile, values: dict[str, ColumnValues]) -> _YearContext:
+def _file_context(parsed: ParsedFile, values: dict[str, ColumnValues]) -> _FileContext:
     yearless = frozenset(c for c, v in values.items() if v.period_yearless >= YEARLESS_SHARE)
     years = frozenset(
         c for c, v in values.items() if v.period_years >= YEARS_SHARE and c not in yearless
     )
     keys = [period_key(str(h)) or "" for h in parsed.period_columns]
     headers = parsed.layout == "wide" and bool(keys) and not any(" y" in f" {k}" for k in keys)
-    return _YearContext(yearless, years, headers)
+    periods = frozenset(
+        c
+        for c, v in values.items()
+        if v.periods >= PERIOD_SHARE and v.period_numbers < 0.5 and v.filled >= 0.8
+    )
+    return _FileContext(yearless, years, headers, periods, _plausible_amounts(values))
 
 
-def _year_adjustment(field: str, column: str, context: _YearContext) -> tuple[float, str | None]:
+PERIOD_SHARE = 0.95  # a column holds periods when this share of its values are periods
+
+
+def _plausible_amounts(values: dict[str, ColumnValues]) -> frozenset[str]:
+    """Numeric columns that could be the amount: numbers, not codes, ids or years, more than
+    one value, and no header word against it (Actual, Variance, Code, FTE, Year...)."""
+    against = {w for w, points in NEGATIVE_WORDS["budgeted_amount"].items() if points >= 25}
+    return frozenset(
+        c
+        for c, v in values.items()
+        if v.lenient_numbers >= 0.9
+        and v.filled >= 0.5
+        and not (v.codes or v.years or v.identifiers)
+        and v.distinct > 1
+        and v.period_numbers < 0.5
+        and not set(header_words(c)) & against
+    )
+
+
+def _value_floor(field: str, column: str, context: _FileContext) -> tuple[float, str | None]:
+    """The values alone make the case (issue #10 item 4): the only column whose values are
+    periods is the period; the only numeric column that could be the amount is the amount."""
+    if field == "fiscal_period" and column in context.periods:
+        rivals = context.periods - {column} - context.years
+        if not rivals:
+            return 90.0, "the only column whose values are periods"
+    if field == "budgeted_amount" and context.amounts == {column}:
+        return 90.0, "the only numeric column that could be the amount"
+    return 0.0, None
+
+
+def _version_bonus(field: str, column: str, context: _FileContext) -> tuple[float, str | None]:
+    """Among several budget columns (Original, Revised), the latest version is the budget:
+    the earlier versions lose points."""
+    if field != "budgeted_amount" or column not in context.amounts or len(context.amounts) < 2:
+        return 0.0, None
+    words = set(header_words(column))
+    ranks = [
+        rank
+        for other in context.amounts
+        for rank, group in enumerate(VERSION_PREFERENCE)
+        if set(header_words(other)) & set(group)
+    ]
+    for rank, group in enumerate(VERSION_PREFERENCE):
+        if words & set(group) and ranks and rank > min(ranks):
+            return -6.0 * (rank - min(ranks)), "an earlier budget version than another column"
+    return 0.0, None
+
+
+def _year_adjustment(field: str, column: str, context: _FileContext) -> tuple[float, str | None]:
     """Points for a Year + Period pair: the periods' column wins fiscal_period over the year's,
     which becomes fiscal_year; periods without a year and nothing to take it from cost."""
     needs_year = bool(context.yearless) or context.headers
@@ -450,12 +522,47 @@ def _year_adjustment(field: str, column: str, context: _YearContext) -> tuple[fl
     return 0.0, None
 
 
+LEVELS_WITHIN = 20.0  # a rival this close that is another level of the same hierarchy
+SAME_MIN_GROUPS = 4
+
+
+class _Partitions:
+    """How the sample's columns group its rows: nested (every value of one column sits in
+    one value of another: Store in Region) or the same grouping (a code and its name)."""
+
+    def __init__(self, sample: pd.DataFrame) -> None:
+        self.sample = sample
+        self._codes: dict[str, pd.Series] = {}
+
+    def _code(self, column: str) -> pd.Series:
+        if column not in self._codes:
+            self._codes[column] = pd.Series(pd.factorize(self.sample[column])[0])
+        return self._codes[column]
+
+    def nested(self, fine: str, coarse: str) -> bool:
+        """Each value of `fine` lies within one value of `coarse`, and `fine` has more."""
+        a, b = self._code(fine), self._code(coarse)
+        if a.nunique() <= b.nunique():
+            return False
+        return bool(b.groupby(a).nunique().max() == 1)
+
+    def same(self, one: str, other: str) -> bool:
+        """The same grouping of at least SAME_MIN_GROUPS groups (fewer can be chance)."""
+        if one == other:
+            return False
+        a, b = self._code(one), self._code(other)
+        n = a.nunique()
+        if n < SAME_MIN_GROUPS or n != b.nunique():
+            return False
+        return n == len(pd.DataFrame({"a": a, "b": b}).drop_duplicates())
+
+
 def _span(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
 
 
 def _score(
-    field: str, column: str, values: ColumnValues, context: _YearContext
+    field: str, column: str, values: ColumnValues, context: _FileContext
 ) -> Candidate | None:
     year_points, year_note = _year_adjustment(field, column, context)
     if year_points <= -100:
@@ -468,7 +575,14 @@ def _score(
         words = set(header_words(column))
         if field in ("department", "sub_category") and words & DESCRIPTIVE_WORDS:
             adjustment += 4
+        bonus, bonus_note = _version_bonus(field, column, context)
+        adjustment += bonus
+        notes += [bonus_note] if bonus_note else []
         score = min(match.score + adjustment, 100.0)
+        floor, floor_note = _value_floor(field, column, context)
+        if floor > score:
+            score = floor
+            notes.append(floor_note or "")
         explanation = f'"{column}" matches synonym "{match.synonym}" (score {match.raw:.0f})'
         if notes:
             explanation += "; " + "; ".join(notes)
@@ -477,6 +591,9 @@ def _score(
     if field == "fiscal_year" and year_points > 0:
         return Candidate(field, column, 70.0, f'"{column}": no header match, but {year_note}')
     value_only = _value_only_score(field, values)
+    floor, floor_note = _value_floor(field, column, context)
+    if floor:
+        return Candidate(field, column, floor, f'"{column}": no header match, but {floor_note}')
     if value_only is not None:
         score, note = value_only
         score += min(year_points, 0.0)
@@ -499,7 +616,52 @@ def _assign(candidates: Iterable[Candidate]) -> dict[str, Candidate]:
     return chosen
 
 
-def _field_match(field: str, chosen: Candidate | None, candidates: list[Candidate]) -> FieldMatch:
+# The confidence is the probability that a choice is right: a logistic curve over the
+# mapper's evidence, fitted on a generated corpus (bench/corpus/calibrate.py, seed 7) and
+# checked on another (bench/analyze_corpus: reliability table and calibration error).
+# chosen column: logit = intercept + per_10_points * (score - 80) / 10 + per_10_gap * gap / 10
+#                        + levels * (a close rival is another level of the same hierarchy:
+#                          Division and Department, Category and Sub Category)
+# no column: logit = intercept + per_10_points * (best candidate - 50) / 10
+CALIBRATION: dict[str, dict[str, float]] = {
+    "chosen": {"intercept": -1.13, "per_10_points": 0.74, "per_10_gap": 1.17, "levels": -1.03},
+    "none": {"intercept": 3.24, "per_10_points": -0.02},
+}
+GAP_CAP = 40.0  # a runner-up this far behind says nothing more
+
+
+def _logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def chosen_confidence(score: float, runner_up: float, levels: bool = False) -> float:
+    """P(the chosen column is right | its score, the best rival's, and whether a close rival
+    is another level of the same hierarchy)."""
+    weights = CALIBRATION["chosen"]
+    gap = min(max(score - runner_up, 0.0), GAP_CAP)
+    return _logistic(
+        weights["intercept"]
+        + weights["per_10_points"] * (score - 80.0) / 10
+        + weights["per_10_gap"] * gap / 10
+        + weights["levels"] * levels
+    )
+
+
+def none_confidence(best: float) -> float:
+    """P(no column is right | the best candidate's score, 0 when there is none)."""
+    weights = CALIBRATION["none"]
+    return _logistic(weights["intercept"] + weights["per_10_points"] * (best - 50.0) / 10)
+
+
+def _field_match(
+    field: str,
+    chosen: Candidate | None,
+    candidates: list[Candidate],
+    taken: set[str],
+    partitions: _Partitions,
+) -> FieldMatch:
+    """The field's choice with its calibrated confidence. Columns that the assignment gave
+    to other fields are alternatives, not rivals."""
     others = sorted(
         (
             c
@@ -509,26 +671,37 @@ def _field_match(field: str, chosen: Candidate | None, candidates: list[Candidat
         key=lambda c: -c.score,
     )
     alternatives = [c.column for c in others if c.score >= MIN_SCORE - 10][:MAX_ALTERNATIVES]
+    rivals = [c for c in others if c.column not in taken]
     if chosen is None:
+        best = rivals[0].score if rivals else 0.0
         return FieldMatch(
             column=None,
-            confidence=0.0,
+            confidence=round(none_confidence(best), 4),
             alternatives=alternatives,
             explanation="no column matches"
             + (f" well enough (closest: {alternatives[0]!r})" if alternatives else ""),
+            evidence={"score": 0.0, "runner_up": best},
         )
-    confidence = chosen.score / 100
-    runner_up = others[0].score if others else 0.0
-    gap = chosen.score - runner_up
+    runner_up = rivals[0].score if rivals else 0.0
     explanation = chosen.explanation
-    if gap < 10:
-        confidence -= (10 - gap) * 0.015
-        explanation += f"; close to {others[0].column!r} ({runner_up:.0f})"
+    if chosen.score - runner_up < 10 and rivals:
+        explanation += f"; close to {rivals[0].column!r} ({runner_up:.0f})"
+    levels = [
+        r.column
+        for r in rivals
+        if r.score >= chosen.score - LEVELS_WITHIN
+        and (
+            partitions.nested(r.column, chosen.column) or partitions.nested(chosen.column, r.column)
+        )
+    ]
+    if levels:
+        explanation += f"; {levels[0]!r} is another level of the same hierarchy"
     return FieldMatch(
         column=chosen.column,
-        confidence=round(max(min(confidence, 1.0), 0.0), 4),
+        confidence=round(chosen_confidence(chosen.score, runner_up, bool(levels)), 4),
         alternatives=alternatives,
         explanation=explanation,
+        evidence={"score": chosen.score, "runner_up": runner_up, "levels": float(bool(levels))},
     )
 
 

@@ -19,6 +19,9 @@ from __future__ import annotations
 # One header word -> the words it stands for (after folding: lower case, no accents).
 ABBREVIATIONS: dict[str, str] = {
     "dept": "department",
+    "dpt": "department",
+    "nm": "name",
+    "prd": "period",
     "depto": "departamento",
     "dpto": "departamento",
     "div": "division",
@@ -127,6 +130,14 @@ STOPWORDS = frozenset(
 # field -> {weight: synonyms}. The weight is the score of a header that IS the synonym.
 SYNONYM_WEIGHTS: dict[str, dict[int, list[str]]] = {
     "department": {
+        # FP&A planning tools' names for the organisation dimension
+        90: [
+            "entity",
+            "level",
+            "level name",
+            "program area",
+            "cost center description",
+        ],
         100: [
             "department",
             "department name",
@@ -169,7 +180,6 @@ SYNONYM_WEIGHTS: dict[str, dict[int, list[str]]] = {
             "seccion",
             "institucion",
             "institution",
-            "entity",
             "entidad",
             "organismo",
             "service",
@@ -206,6 +216,9 @@ SYNONYM_WEIGHTS: dict[str, dict[int, list[str]]] = {
     },
     "sub_category": {
         100: [
+            "line items",
+            "expense account",
+            "gl account name",
             "sub category",
             "category",
             "account",
@@ -278,6 +291,12 @@ SYNONYM_WEIGHTS: dict[str, dict[int, list[str]]] = {
         ],
     },
     "fiscal_period": {
+        # the time dimension of Anaplan, Adaptive, Prophix and Oracle EPM exports
+        92: [
+            "time",
+            "time period",
+            "periods",
+        ],
         100: [
             "fiscal period",
             "fiscal year",
@@ -322,11 +341,17 @@ SYNONYM_WEIGHTS: dict[str, dict[int, list[str]]] = {
             "data",
             "датум",
             "дата",
-            "time",
             "ciclo",
         ],
     },
     "budgeted_amount": {
+        # the measure column of Anaplan, Prophix and Oracle EPM / Essbase exports
+        90: [
+            "value",
+            "data",
+            "allocated",
+            "planned",
+        ],
         100: [
             "budget",
             "budgeted amount",
@@ -376,7 +401,6 @@ SYNONYM_WEIGHTS: dict[str, dict[int, list[str]]] = {
             "amended",
             "proposed",
             "target",
-            "value",
             "valor",
             "wert",
             "sum",
@@ -676,4 +700,12 @@ DEPARTMENT_STEMS = [
     "amt",
     "referat",
     "министерство",
+]
+
+
+# Budget versions, latest first: among several budget columns the first group's is the budget.
+VERSION_PREFERENCE = [
+    ["amended", "revised", "modified", "final", "current"],
+    ["adopted", "approved", "original"],
+    ["proposed", "requested", "request", "recommended"],
 ]

@@ -116,7 +116,9 @@ def test_actual_and_variance_columns_are_not_the_budget(write_csv):
 
 
 def test_value_evidence(write_csv):
-    """No telling headers: ISO codes make a currency, periods a period, names a category."""
+    """No telling headers: ISO codes make a currency, periods a period, names a category;
+    the only column of periods is the period and the only numeric column the amount (issue
+    #10 item 4), so those two need no person; the file still does (no department)."""
     header = ["A", "B", "C", "D"]
     rows = [
         ["Rent", "2025-01", "1000.00", "USD"],
@@ -128,8 +130,11 @@ def test_value_evidence(write_csv):
     assert result.fields["fiscal_period"].column == "B"
     assert result.fields["sub_category"].column == "A"
     assert result.fields["budgeted_amount"].column == "C"
-    for field in ("currency", "fiscal_period", "sub_category", "budgeted_amount"):
-        assert result.fields[field].confidence < CONFIDENCE_BAR  # values alone: a person checks
+    assert "the only column whose values are periods" in result.fields["fiscal_period"].explanation
+    assert "the only numeric column" in result.fields["budgeted_amount"].explanation
+    for field in ("fiscal_period", "budgeted_amount"):
+        assert result.fields[field].confidence >= CONFIDENCE_BAR
+    assert needs_review(result, "long") == ["department"]
 
 
 def test_amount_header_over_text_is_not_the_amount(write_csv):
