@@ -30,6 +30,9 @@ for _key in [k for k in os.environ if k.startswith(("FINSYNC_", "AIRFLOW_"))]:
     del os.environ[_key]  # AIRFLOW_HOME, AIRFLOW__*, AIRFLOW_CONN_*, AIRFLOW_VAR_*, FINSYNC_*
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="finsync-test-")).resolve()
 os.environ["FINSYNC_HOME"] = str(SESSION_HOME)
+# A fresh metadata DB: a scheduler would start every unpaused DAG's latest run. Tests unpause
+# the DAGs they run.
+os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
 
 from finsync import airflow_env, embedded  # noqa: E402
 
