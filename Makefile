@@ -3,7 +3,7 @@ VENV        ?= .venv
 PYTHON      ?= python3
 export FINSYNC_HOME ?= $(CURDIR)/.finsync
 
-.PHONY: setup browser demo test ui lint bench clean
+.PHONY: setup browser prometheus demo test ui lint bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,15 @@ browser:
 		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
+## Debian's Prometheus and promtool, which the metrics tests run (tests/integration/test_metrics.py).
+prometheus:
+	@test -x /usr/bin/prometheus -a -x /usr/bin/promtool || { \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends prometheus; }
+
 ## 2. Set up and run the whole test suite.
-test: setup browser
+test: setup browser prometheus
 	$(VENV)/bin/ruff check src dags plugins tests bench
 	$(VENV)/bin/python -m pytest -q
 

@@ -305,6 +305,9 @@ def cmd_api_serve(args) -> int:
 
     with warehouse.connect() as conn:
         migrate.migrate(conn)
+    from finsync.api.metrics import prepare_workers
+
+    prepare_workers()  # one directory for every worker's counters: GET /metrics counts them all
     print(
         f"budget service on http://{args.host}:{args.port} (docs: /docs), {args.workers} worker(s)"
     )

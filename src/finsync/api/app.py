@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from finsync.api import db, money
+from finsync.api import db, metrics, money
 from finsync.api.auth import Principal, Who
 from finsync.api.schemas import (
     CheckRequest,
@@ -161,11 +161,13 @@ async def _move(
                     code, out = exc.status_code, {"detail": exc.detail}
                 await money.store_outcome(conn, customer_id, key, code, out)
         except money.Replay as replay:
+            metrics.booking(operation, replay.status_code, replay.body, replayed=True)
             return JSONResponse(
                 replay.body,
                 status_code=replay.status_code,
                 headers={"Idempotent-Replayed": "true"},
             )
+    metrics.booking(operation, code, out)
     return JSONResponse(out, status_code=code)
 
 
@@ -220,6 +222,7 @@ def _include_routers() -> None:
     app.include_router(syncs.router)
     app.include_router(onboarding.router)
     app.include_router(ui.router)
+    metrics.install(app)  # GET /metrics, GET /sync/stats, request timing
 
 
 _include_routers()
