@@ -12,6 +12,9 @@ def airflow_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     home = embedded.home()
     defaults = {
+        # Pinned, so Airflow's processes and a shell that ran `eval "$(finsync env)"` use the
+        # same embedded default as the command that printed it.
+        "FINSYNC_HOME": str(home),
         "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),

@@ -27,8 +27,26 @@ _SETTINGS = {
 
 
 def home() -> Path:
-    """FINSYNC_HOME (default ~/.finsync): the embedded server's data and Airflow's home."""
-    return Path(os.environ.get("FINSYNC_HOME", Path.home() / ".finsync")).resolve()
+    """The embedded server's data and Airflow's home: FINSYNC_HOME if set, else the checkout's
+    `.finsync` when finsync runs from a checkout (installed editable, as `make setup` does; the
+    Makefile's default too), else ~/.finsync. So every `finsync` command, `finsync env`, Airflow
+    started from either and every `make` target agree, in whatever shell they run."""
+    if os.environ.get("FINSYNC_HOME"):
+        return Path(os.environ["FINSYNC_HOME"]).resolve()
+    from finsync import PROJECT_ROOT
+
+    if _is_checkout(PROJECT_ROOT):
+        return PROJECT_ROOT / ".finsync"
+    return (Path.home() / ".finsync").resolve()
+
+
+def _is_checkout(root: Path) -> bool:
+    """The package lives in a finsync source tree (src/finsync beside pyproject.toml)."""
+    try:
+        project = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return 'name = "finsync"' in project and (root / "src" / "finsync").is_dir()
 
 
 def pgdata() -> Path:
