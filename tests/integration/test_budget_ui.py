@@ -435,13 +435,6 @@ Total,,,,,"27,950.00","25,450.00","31,450.00","39,450.00","24,950.00","17,450.00
 """  # noqa: E501
 
 
-def _has_grain_step() -> bool:
-    """Does this finsync sum rows finer than a budget (budgets.to_budgets, the grain report)?"""
-    import importlib.util
-
-    return importlib.util.find_spec("finsync.budget.budgets") is not None
-
-
 def _stored(conn) -> tuple[int, int]:
     """(source configs, confirmed mapping versions) in the warehouse."""
     return conn.execute(
@@ -454,17 +447,6 @@ def _onboarding_dirs() -> set[Path]:
     import tempfile
 
     return set(Path(tempfile.gettempdir()).glob("finsync-onboarding-*"))
-
-
-def _history_with_grain(conn, route) -> None:
-    """GET /sync/history as served, with each row's stored sync_history.grain added when the
-    endpoint does not return that column (yet: api/syncs.py selects its columns by name)."""
-    response = route.fetch()
-    rows = response.json()
-    if isinstance(rows, list) and rows and "grain" not in rows[0]:
-        grains = dict(conn.execute("select sync_id, grain from sync_history").fetchall())
-        rows = [{**r, "grain": grains.get(r["sync_id"])} for r in rows]
-    route.fulfill(response=response, json=rows)
 
 
 @pytest.fixture
@@ -492,7 +474,6 @@ def test_onboarding_a_customer_from_the_page(
 
     env = airflow
     base = env["api_url"]
-    grain = _has_grain_step()
     sample = tmp_path / "wombat_budget_fy2026.csv"
     sample.write_text(SAMPLE, encoding="utf-8")
     temp_before = _onboarding_dirs()
@@ -546,22 +527,19 @@ def test_onboarding_a_customer_from_the_page(
 
     # 4-6. The preview with the defaults (fiscal year from January, USD), then July and AUD.
     counts, first = frame.locator("#ob-counts"), frame.locator("#ob-budgets tr.budget").first
-    n_budgets = 27 if grain else 39  # 39 budget lines, 27 budgets once GL accounts are summed
+    n_budgets = 27  # 39 budget lines, 27 budgets once GL accounts are summed
     expect(counts).to_have_text(
         f"{n_budgets} budgets from 7 data rows, none rejected; the first 20:"
     )
     expect(first.locator("td")).to_have_text(
-        ["Marketing", "Events", "FY2025-M07", "12,000.00" if grain else "8,000.00", "USD",
+        ["Marketing", "Events", "FY2025-M07", "12,000.00", "USD",
          "row 4, Jul 2025"]
     )  # fmt: skip
-    if grain:
-        report = frame.locator("#ob-grain-report")
-        expect(report).to_contain_text("39 rows in → 27 budgets out")
-        expect(report).to_contain_text("Amounts summed over: GL Account")
-        expect(report).to_contain_text("not part of a budget's key): Region")
-        expect(report).to_contain_text("No conflicting rows.")
-    else:
-        expect(frame.locator("#ob-grain-na")).to_have_text("Grain report: not available.")
+    report = frame.locator("#ob-grain-report")
+    expect(report).to_contain_text("39 rows in → 27 budgets out")
+    expect(report).to_contain_text("Amounts summed over: GL Account")
+    expect(report).to_contain_text("not part of a budget's key): Region")
+    expect(report).to_contain_text("No conflicting rows.")
     frame.locator("#ob-fy-start").select_option("7")
     frame.locator("#ob-currency").fill("AUD")
     expect(first.locator("td").nth(2)).to_have_text("FY2026-M01")
@@ -572,15 +550,14 @@ def test_onboarding_a_customer_from_the_page(
     expect(sub_category.locator("[data-confidence]")).to_have_text("your choice")
     expect(first.locator("td").nth(1)).to_have_text("6100 Venue hire")
     expect(counts).to_contain_text("39 budgets from 7 data rows")
-    if grain:
-        expect(frame.locator("#ob-grain-report")).to_contain_text("No column is summed over")
+    expect(frame.locator("#ob-grain-report")).to_contain_text("No column is summed over")
     sub_category.locator("button[data-proposed]").click()
     expect(frame.locator("#ob-map-sub_category")).to_have_value("Category")
     frame.locator("#ob-map-department").select_option("Region")
     expect(first.locator("td").first).to_have_text("ANZ")
     frame.locator("#ob-map-department").select_option("Cost Centre")
     expect(first.locator("td")).to_have_text(
-        ["Marketing", "Events", "FY2026-M01", "12,000.00" if grain else "8,000.00", "AUD",
+        ["Marketing", "Events", "FY2026-M01", "12,000.00", "AUD",
          "row 4, Jul 2025"]
     )  # fmt: skip
     expect(counts).to_contain_text(f"{n_budgets} budgets")
@@ -639,8 +616,6 @@ def test_onboarding_a_customer_from_the_page(
     landed.write_text(SAMPLE, encoding="utf-8")
     written = time.time() - 600  # written ten minutes ago: settled (settle_seconds 60)
     os.utime(landed, (written, written))
-    if grain:
-        page.route("**/finsync/sync/history?*", lambda route: _history_with_grain(conn, route))
     frame.locator('#detail-actions button[data-refresh="wombat"]').click()
     expect(frame.locator("#notice")).to_contain_text("Sync started for wombat")
     run_id = frame.locator("#started-run").inner_text()
@@ -649,11 +624,11 @@ def test_onboarding_a_customer_from_the_page(
     # created, updated, unchanged, soft-deleted, errors
     expect(row.locator("td.num").nth(0)).to_have_text(str(n_budgets))
     expect(wombat.locator("td.num")).to_have_text([str(n_budgets), "0", "0", "0", "0"])
-    if grain:  # the grain of the import, as the sync recorded it, in the history
-        stored = conn.execute("select grain from sync_history where customer_id = 'wombat'")
-        assert stored.fetchone()[0]["budgets_out"] == 27
-        line = frame.locator(f'#history-table tr[data-run-id="{run_id}"] + tr.more p[data-grain]')
-        expect(line).to_have_text("Grain: 39 rows in → 27 budgets out; summed over GL Account")
+    # the grain of the import, as the sync recorded it, in the history (GET /sync/history)
+    stored = conn.execute("select grain from sync_history where customer_id = 'wombat'")
+    assert stored.fetchone()[0]["budgets_out"] == 27
+    line = frame.locator(f'#history-table tr[data-run-id="{run_id}"] + tr.more p[data-grain]')
+    expect(line).to_have_text("Grain: 39 rows in → 27 budgets out; summed over GL Account")
     frame.locator("#detail").screenshot(path=str(DOCS_IMG / "onboarding-first-import.png"))
 
     # A budget check against the imported budgets, with the customer's own token.
@@ -663,7 +638,7 @@ def test_onboarding_a_customer_from_the_page(
     status, body = _http(env, "POST", "/finsync/budget/check", check, bearer(keys["wombat"]))
     assert status == 200, body
     assert (body["fiscal_period"], body["currency"], body["fits"]) == ("FY2026-M03", "AUD", True)
-    assert body["budgeted"] == (15500 if grain else 10000)
+    assert body["budgeted"] == 15500
     assert frame.locator("body").evaluate("() => window.__xss") is None
     assert errors == []
 

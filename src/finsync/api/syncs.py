@@ -302,7 +302,8 @@ async def history(
         "(select coalesce(jsonb_agg(e), '[]') from (select e from jsonb_array_elements(errors) e "
         " limit %(el)s) x) as errors, triggered_by, message, "
         "reject_file is not null as has_rejects, "
-        "airflow_run_id, review is not null and status = 'needs_review' as awaiting_review "
+        "airflow_run_id, review is not null and status = 'needs_review' as awaiting_review, "
+        "grain "
         "from sync_history where (%(c)s::text is null or customer_id = %(c)s) "
         "and (%(s)s::text is null or status = %(s)s) order by sync_id desc limit %(l)s",
         {"c": customer_id, "s": status, "l": limit, "el": errors_limit},
