@@ -33,6 +33,7 @@ from finsync.budget.mapping_words import (
     CATEGORY_STEMS,
     DEPARTMENT_STEMS,
     DESCRIPTIVE_WORDS,
+    FIELD_NAMES,
     NEGATIVE_WEIGHTS,
     STOPWORDS,
     SYNONYM_WEIGHTS,
@@ -601,12 +602,21 @@ def _score(
     return None
 
 
+def names_field(field: str, column: str) -> bool:
+    """The header is the field's own name ('Department', 'Dept', 'Sub Category', 'Currency')."""
+    return header_words(column) == header_words(FIELD_NAMES.get(field, field))
+
+
 def _assign(candidates: Iterable[Candidate]) -> dict[str, Candidate]:
-    """Best pair first; one column per field, one field per column."""
+    """Best pair first (of equal scores, a header that is the field's own name); one column
+    per field, one field per column."""
     order = {field: index for index, field in enumerate(("budgeted_amount", *FIELDS))}
     chosen: dict[str, Candidate] = {}
     used: set[str] = set()
-    for candidate in sorted(candidates, key=lambda c: (-c.score, order[c.field])):
+    ranked = sorted(
+        candidates, key=lambda c: (-c.score, not names_field(c.field, c.column), order[c.field])
+    )
+    for candidate in ranked:
         if candidate.score < MIN_SCORE:
             break
         if candidate.field in chosen or candidate.column in used:
@@ -624,7 +634,7 @@ def _assign(candidates: Iterable[Candidate]) -> dict[str, Candidate]:
 #                          Division and Department, Category and Sub Category)
 # no column: logit = intercept + per_10_points * (best candidate - 50) / 10
 CALIBRATION: dict[str, dict[str, float]] = {
-    "chosen": {"intercept": -1.13, "per_10_points": 0.74, "per_10_gap": 1.17, "levels": -1.03},
+    "chosen": {"intercept": -0.61, "per_10_points": 0.78, "per_10_gap": 1.02, "levels": -1.26},
     "none": {"intercept": 3.24, "per_10_points": -0.02},
 }
 GAP_CAP = 40.0  # a runner-up this far behind says nothing more
@@ -686,10 +696,13 @@ def _field_match(
     explanation = chosen.explanation
     if chosen.score - runner_up < 10 and rivals:
         explanation += f"; close to {rivals[0].column!r} ({runner_up:.0f})"
+    # analysts pick a column literally named after the field over other hierarchy levels
+    # (samples/real: Department over Division); otherwise another level is a real question
     levels = [
         r.column
         for r in rivals
         if r.score >= chosen.score - LEVELS_WITHIN
+        and not names_field(field, chosen.column)
         and (
             partitions.nested(r.column, chosen.column) or partitions.nested(chosen.column, r.column)
         )

@@ -709,3 +709,14 @@ VERSION_PREFERENCE = [
     ["adopted", "approved", "original"],
     ["proposed", "requested", "request", "recommended"],
 ]
+
+
+# Each field's own name, as a header would write it ('Department' is the department).
+FIELD_NAMES = {
+    "department": "department",
+    "sub_category": "sub category",
+    "fiscal_period": "fiscal period",
+    "budgeted_amount": "budgeted amount",
+    "currency": "currency",
+    "fiscal_year": "fiscal year",
+}

@@ -93,20 +93,37 @@ def test_the_latest_budget_version_is_the_budget(write_csv):
     assert mapping.fields["budgeted_amount"].column == "Revised Budget"
 
 
-def test_another_level_of_the_same_hierarchy_asks_a_person(write_csv):
-    """Division and Department: analysts pick one or the other, so the mapper asks."""
-    header = ["Division", "Department", "Account", "Month", "Budget"]
-    rows = [
+def hierarchy_rows():
+    return [
         ["Commercial" if d in ("Sales", "Marketing") else "Corporate", d, "Rent", m, "100"]
         for d in DEPARTMENTS
         for m in ("Jan 2026", "Feb 2026")
     ]
-    parsed, mapping = mapping_of(write_csv, header, rows)
+
+
+def test_another_level_of_the_same_hierarchy_asks_a_person(write_csv):
+    """Business Unit above Team: analysts pick one or the other, so the mapper asks."""
+    header = ["Business Unit", "Team", "Account", "Month", "Budget"]
+    parsed, mapping = mapping_of(write_csv, header, hierarchy_rows())
     match = mapping.fields["department"]
-    assert "another level of the same hierarchy" in match.explanation
+    assert match.column == "Business Unit"
+    assert "'Team' is another level of the same hierarchy" in match.explanation
     assert match.evidence["levels"] == 1.0
     assert match.confidence < CONFIDENCE_BAR
     assert needs_review(mapping, parsed.layout) == ["department"]
+
+
+def test_a_header_named_after_the_field_wins_a_tie(write_csv):
+    """Division and Department score alike; analysts take Department (samples/real)."""
+    for header in (
+        ["Division", "Department", "Account", "Month", "Budget"],
+        ["Department", "Division", "Account", "Month", "Budget"],
+    ):
+        rows = [r if header[0] == "Division" else [r[1], r[0], *r[2:]] for r in hierarchy_rows()]
+        _, mapping = mapping_of(write_csv, header, rows)
+        match = mapping.fields["department"]
+        assert match.column == "Department"
+        assert match.evidence["levels"] == 0.0
 
 
 def test_a_code_and_its_name_are_no_rivals(write_csv):
