@@ -508,7 +508,9 @@ def _year_adjustment(field: str, column: str, context: _FileContext) -> tuple[fl
         other = sorted(context.yearless)[0]
         return -25.0, f"values are years; {other!r} holds the periods (its year from here)"
     if field == "fiscal_period" and column in context.yearless and not context.years:
-        return -10.0, "values carry no year and no column holds years"
+        # still the period column (the confidence is about the choice); the rows are then
+        # rejected one by one for want of a year, which the message says how to add
+        return 0.0, "values carry no year and no column holds years"
     if field == "fiscal_year":
         if not needs_year or column in context.yearless:
             return -100.0, None

@@ -43,7 +43,7 @@ finsync.fiscal):
 `FiscalCalendar` says how to read labels for one customer (fiscal_year_start_month, the
 fiscal year of labels without one, a column's date order); `parse_period` reads one label;
 `period_table` and `normalize_periods` read a column, each distinct value once;
-`is_period_form` / `period_share` are the mapper's value evidence: a value counts as a period
+`period_kind` / `period_evidence` are the mapper's value evidence: a value counts as a period
 when the normaliser would read it on some customer's calendar (a month without a year counts:
 its year may come from a Year column or the configured default year).
 """

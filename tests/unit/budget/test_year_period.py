@@ -158,3 +158,25 @@ def test_year_column_values_must_be_years(write_csv):
     mapping = map_columns(parse_file(path))
     assert mapping.fields["fiscal_period"].column == "Month"
     assert mapping.fields["fiscal_year"].column is None
+
+
+def test_months_without_a_year_and_no_year_column(write_csv):
+    """'Jan'..'Dec' is still the period column (the confidence is about the choice), and the
+    explanation says the year is missing; each row is then rejected saying how to add it."""
+    path = write_csv(
+        [["Department", "Account", "Month", "Budget"]]
+        + [[d, "Rent", m, "10"] for d in ("Sales", "IT") for m in MONTHS]
+    )
+    parsed = parse_file(path)
+    mapping = map_columns(parsed)
+    assert mapping.fields["fiscal_period"].column == "Month"
+    assert mapping.fields["fiscal_year"].column is None
+    assert "values carry no year" in mapping.fields["fiscal_period"].explanation
+    result = normalize(
+        to_long(parsed, mapping),
+        fiscal_year_start_month=1,
+        default_currency="USD",
+        columns=mapping.columns(),
+    )
+    assert result.frame.empty
+    assert {(e.column, e.message) for e in result.errors} == {("Month", pr.NO_YEAR)}
