@@ -1,21 +1,32 @@
 """Map a parsed file's columns to the budget fields (department, sub_category,
-fiscal_period, budgeted_amount, currency).
+fiscal_period, budgeted_amount, currency, and fiscal_year when the periods carry no year).
 
 Each (field, column) pair gets a score from 0 to 100:
 
-* the header: its words are compared with each field's synonyms (English, Spanish, German,
-  French, Portuguese, a few Cyrillic), after folding case and accents, splitting camelCase
-  and expanding abbreviations ('Amt' -> amount, 'Dept' -> department, 'FY' -> fiscal year).
-  Words are compared one by one with rapidfuzz's plain `ratio` (typos: 'Departmnet'), never
-  with WRatio's partial matching, which lets 'Budget Amt' look like a department; a header
-  with extra words scores a little less than the bare synonym ('Department Order' <
-  'Department'); words that contradict a field ('Actual', 'Variance', 'Code') cost points;
+* the header: its words are compared with each field's synonyms (mapping_words.py: data,
+  not code; English, Spanish, German, French, Portuguese, a few Cyrillic, and the FP&A
+  tools' everyday names: Time, Value, Data, Entity, Level, Allocated, Plan), after folding
+  case and accents, splitting camelCase and expanding abbreviations ('Amt' -> amount, 'Dept'
+  -> department, 'FY' -> fiscal year). Words are compared one by one with rapidfuzz's plain
+  `ratio` (typos: 'Departmnet'), never with WRatio's partial matching, which lets 'Budget
+  Amt' look like a department; a header with extra words scores a little less than the bare
+  synonym ('Department Order' < 'Department'); words that contradict a field ('Actual',
+  'Variance', 'Code') cost points;
 * the values: amounts must look like numbers (and not like codes or years), periods like
-  periods, currencies like ISO codes, departments and categories like names (not numbers);
-  a column whose values alone make the case is a low-confidence candidate.
+  periods (by finsync.budget.periods, the normaliser's own parser), currencies like ISO
+  codes, departments and categories like names or numeric ids;
+* the file's other columns: the only column whose values are periods is the period and the
+  only numeric column that could be the amount is the amount (score 90 whatever the
+  header); a Year column goes to fiscal_year when the period column's values lack a year;
+  the latest budget version (Revised over Original) is the amount.
 
-Pairs are then assigned best first, one column per field and one field per column. A
-confirmed mapping (a person's, or an earlier run's) is used as-is while its columns exist.
+Pairs are then assigned best first (of equal scores, a header named after the field), one
+column per field and one field per column. A field's confidence is the probability that the
+choice is right: a logistic curve (CALIBRATION, fitted by bench/corpus/calibrate.py) over
+the chosen score, the best rival's (a column grouping the rows exactly like the chosen one
+is no rival) and whether a close rival is another level of the same hierarchy (Business Unit
+and Team); for no column, over the best candidate's score. A confirmed mapping (a person's,
+or an earlier run's) is used as-is while its columns exist.
 """
 
 from __future__ import annotations
