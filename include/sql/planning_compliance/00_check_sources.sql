@@ -34,6 +34,8 @@ violations as (
     group by client_id
     having client_id is null or count(*) > 1
 
+    -- Every later branch takes its column names from the first one.
+    -- noqa: disable=AL03
     union all
     select 'segmentation_tiers', 'tier_id must be present and unique', concat('tier_id=', tier_id)
     from segmentation_tiers
@@ -220,6 +222,7 @@ violations as (
     where fiscal_year = %(fiscal_year)s and metric = 'compliance'
     group by business_unit
     having count(*) > 1 or bool_or(target_value is null or target_value not between 0 and 100)
+    -- noqa: enable=AL03
 )
 
 select

@@ -119,11 +119,11 @@ counted as (
 )
 
 select
-    %(run_id)s,
+    %(run_id)s as run_id,
     c.client_id,
-    %(fiscal_year)s,
+    %(fiscal_year)s as fiscal_year,
     c.event_type_id,
-    %(as_of_date)s,
+    %(as_of_date)s as as_of_date,
     h.client_name,
     h.cse_name,
     h.territory,
@@ -133,8 +133,8 @@ select
     c.tier_id,
     st.tier_name,
     c.tier_effective_from,
-    et.code,
-    et.name,
+    et.code as event_type_code,
+    et.name as event_type_name,
     c.required_count,
     c.event_completed_count,
     c.adjustment_count,
@@ -145,15 +145,10 @@ select
     c.required_count - greatest(least(c.completed_count, c.required_count), 0) as remaining_count,
     c.scheduled_count,
     c.cancelled_count,
-    100.0 * c.completed_count / c.required_count as compliance_pct,
+    finsync_rules.share_pct(c.completed_count, c.required_count) as compliance_pct,
     -- Rule (per cent of required): critical < 50, at_risk 50 to < 80, compliant 80 to < 100,
-    -- exceeded >= 100 (compared exactly, in whole numbers, before rounding).
-    case
-        when 100 * c.completed_count < 50 * c.required_count then 'critical'
-        when 100 * c.completed_count < 80 * c.required_count then 'at_risk'
-        when c.completed_count < c.required_count then 'compliant'
-        else 'exceeded'
-    end as status,
+    -- exceeded >= 100 (compared exactly, before rounding).
+    finsync_rules.compliance_status(c.completed_count, c.required_count) as status,
     c.last_completed_date,
     c.next_scheduled_date
 from counted as c

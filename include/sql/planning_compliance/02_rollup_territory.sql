@@ -75,10 +75,7 @@ client_rows as (
         case
             when s.client_id is null then 'unsegmented'
             when p.required_count is null then 'no_requirements'
-            when 100 * p.credited_count < 50 * p.required_count then 'critical'
-            when 100 * p.credited_count < 80 * p.required_count then 'at_risk'
-            when p.credited_count < p.required_count then 'compliant'
-            else 'exceeded'
+            else finsync_rules.compliance_status(p.credited_count, p.required_count)
         end as client_status
     from hierarchy as h
     left join segmented_clients as s on s.client_id = h.client_id
@@ -90,7 +87,7 @@ territories as (
     select territory, business_unit, region, false as is_unassigned
     from territory_bu_map
     union
-    select distinct territory, business_unit, region, true
+    select distinct territory, business_unit, region, true as is_unassigned
     from client_rows
     where is_unassigned
 ),
@@ -128,45 +125,42 @@ pair_sums as (
 )
 
 select
-    %(run_id)s,
+    %(run_id)s as run_id,
     t.territory,
-    %(fiscal_year)s,
-    %(as_of_date)s,
+    %(fiscal_year)s as fiscal_year,
+    %(as_of_date)s as as_of_date,
     t.business_unit,
     t.region,
     t.is_unassigned,
-    coalesce(c.count_clients, 0),
-    coalesce(c.count_segmented_clients, 0),
-    coalesce(c.count_unsegmented_clients, 0),
-    coalesce(c.count_clients_no_requirements, 0),
-    coalesce(c.count_clients_critical, 0),
-    coalesce(c.count_clients_at_risk, 0),
-    coalesce(c.count_clients_compliant, 0),
-    coalesce(c.count_clients_exceeded, 0),
+    coalesce(c.count_clients, 0) as count_clients,
+    coalesce(c.count_segmented_clients, 0) as count_segmented_clients,
+    coalesce(c.count_unsegmented_clients, 0) as count_unsegmented_clients,
+    coalesce(c.count_clients_no_requirements, 0) as count_clients_no_requirements,
+    coalesce(c.count_clients_critical, 0) as count_clients_critical,
+    coalesce(c.count_clients_at_risk, 0) as count_clients_at_risk,
+    coalesce(c.count_clients_compliant, 0) as count_clients_compliant,
+    coalesce(c.count_clients_exceeded, 0) as count_clients_exceeded,
     -- Clients at risk: a client whose own status is critical or at_risk.
-    coalesce(c.count_clients_critical + c.count_clients_at_risk, 0),
-    coalesce(p.count_compliance_pairs, 0),
-    coalesce(p.count_pairs_critical, 0),
-    coalesce(p.count_pairs_at_risk, 0),
-    coalesce(p.count_pairs_compliant, 0),
-    coalesce(p.count_pairs_exceeded, 0),
-    coalesce(p.count_required_events, 0),
-    coalesce(p.count_credited_events, 0),
-    coalesce(p.count_completed_events, 0),
-    coalesce(p.count_scheduled_events, 0),
+    coalesce(c.count_clients_critical + c.count_clients_at_risk, 0)
+        as count_clients_compliance_at_risk,
+    coalesce(p.count_compliance_pairs, 0) as count_compliance_pairs,
+    coalesce(p.count_pairs_critical, 0) as count_pairs_critical,
+    coalesce(p.count_pairs_at_risk, 0) as count_pairs_at_risk,
+    coalesce(p.count_pairs_compliant, 0) as count_pairs_compliant,
+    coalesce(p.count_pairs_exceeded, 0) as count_pairs_exceeded,
+    coalesce(p.count_required_events, 0) as count_required_events,
+    coalesce(p.count_credited_events, 0) as count_credited_events,
+    coalesce(p.count_completed_events, 0) as count_completed_events,
+    coalesce(p.count_scheduled_events, 0) as count_scheduled_events,
     -- Rule: compliance = 100 x sum(min(completed, required)) / sum(required) over the pairs.
-    100.0 * p.count_credited_events / nullif(p.count_required_events, 0),
-    case
-        when p.count_required_events is null then null
-        when 100 * p.count_credited_events < 50 * p.count_required_events then 'critical'
-        when 100 * p.count_credited_events < 80 * p.count_required_events then 'at_risk'
-        when p.count_credited_events < p.count_required_events then 'compliant'
-        else 'exceeded'
-    end,
-    coalesce(c.count_clients_plan_approved, 0),
+    finsync_rules.share_pct(p.count_credited_events, p.count_required_events) as compliance_pct,
+    finsync_rules.compliance_status(p.count_credited_events, p.count_required_events)
+        as compliance_status,
+    coalesce(c.count_clients_plan_approved, 0) as count_clients_plan_approved,
     -- Planning coverage: the share of the territory's clients with an approved account plan.
-    100.0 * c.count_clients_plan_approved / nullif(c.count_clients, 0),
-    coalesce(st.status, 'missing')
+    finsync_rules.share_pct(c.count_clients_plan_approved, c.count_clients)
+        as planning_coverage_pct,
+    coalesce(st.status, 'missing') as strategy_status
 from territories as t
 left join client_sums as c on c.territory = t.territory
 left join pair_sums as p on p.territory = t.territory

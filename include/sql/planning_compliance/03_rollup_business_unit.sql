@@ -35,12 +35,13 @@ sums as (
 )
 
 select
-    %(run_id)s,
+    %(run_id)s as run_id,
     business_unit,
-    %(fiscal_year)s,
-    %(as_of_date)s,
+    %(fiscal_year)s as fiscal_year,
+    %(as_of_date)s as compliance_as_of_date,
     -- Rule: compliance = 100 x sum(min(completed, required)) / sum(required) over the pairs.
-    100.0 * count_credited_events / nullif(count_required_events, 0),
+    finsync_rules.share_pct(count_credited_events, count_required_events)
+        as overall_compliance_percentage,
     count_compliance_pairs,
     count_pairs_critical,
     count_pairs_at_risk,
@@ -53,7 +54,8 @@ select
     count_clients_compliance_at_risk,
     count_clients_plan_approved,
     -- Planning coverage: the share of the unit's clients with an approved account plan.
-    100.0 * count_clients_plan_approved
-    / nullif(count_segmented_clients + count_unsegmented_clients, 0),
+    finsync_rules.share_pct(
+        count_clients_plan_approved, count_segmented_clients + count_unsegmented_clients
+    ) as planning_coverage_pct,
     count_territory_strategies_approved
 from sums

@@ -43,19 +43,19 @@ actual as (
     -- Rule: compliance = 100 x sum(min(completed, required)) / sum(required) over the pairs.
     select
         s.*,
-        round(100.0 * s.count_credited_events / nullif(s.count_required_events, 0), 2)
+        round(finsync_rules.share_pct(s.count_credited_events, s.count_required_events), 2)
             as actual_compliance
     from sums as s
 )
 
 select
-    %(run_id)s,
-    %(fiscal_year)s,
-    %(as_of_date)s,
+    %(run_id)s as run_id,
+    %(fiscal_year)s as fiscal_year,
+    %(as_of_date)s as compliance_as_of_date,
     a.actual_compliance,
     k.target_compliance,
     -- Gap to the region's target: target minus actual (positive = still to close).
-    k.target_compliance - a.actual_compliance,
+    k.target_compliance - a.actual_compliance as compliance_gap,
     a.count_compliance_pairs,
     a.count_pairs_critical,
     a.count_pairs_at_risk,
@@ -67,8 +67,9 @@ select
     a.count_unsegmented_clients,
     a.count_clients_compliance_at_risk,
     a.count_clients_plan_approved,
-    100.0 * a.count_clients_plan_approved
-    / nullif(a.count_segmented_clients + a.count_unsegmented_clients, 0),
+    finsync_rules.share_pct(
+        a.count_clients_plan_approved, a.count_segmented_clients + a.count_unsegmented_clients
+    ) as planning_coverage_pct,
     a.count_territory_strategies_approved
 from actual as a
 cross join kpi as k

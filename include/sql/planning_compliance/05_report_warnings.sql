@@ -28,6 +28,8 @@ warnings as (
     from clients as c
     where not exists (select 1 from segmentation_in_force as s where s.client_id = c.client_id)
 
+    -- Every later branch takes its column names from the first one.
+    -- noqa: disable=AL03
     union all
     -- An older row still open when a newer one is in force: the newer one wins (contract).
     select
@@ -78,6 +80,7 @@ warnings as (
     left join cse_territory_map as m on m.cse_name = c.cse_name
     left join territory_bu_map as t on t.territory = m.territory
     where t.territory is null
+    -- noqa: enable=AL03
 )
 
 select

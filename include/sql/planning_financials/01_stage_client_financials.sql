@@ -109,7 +109,9 @@ revenue as (
         sum(amount) filter (
             where fiscal_year = %(fiscal_year)s and revenue_type = 'Software'
         ) as revenue_software,
-        sum(amount) filter (where fiscal_year = %(fiscal_year)s and revenue_type = 'PS') as revenue_ps,
+        sum(amount) filter (
+            where fiscal_year = %(fiscal_year)s and revenue_type = 'PS'
+        ) as revenue_ps,
         sum(amount) filter (
             where fiscal_year = %(fiscal_year)s and revenue_type = 'Maintenance'
         ) as revenue_maintenance,
@@ -207,11 +209,7 @@ renewal_quarters as (
         select
             client_id,
             annual_value,
-            (
-                (extract(year from end_date)::int * 12 + extract(month from end_date)::int)
-                - (extract(year from %(year_start)s::date)::int * 12
-                    + extract(month from %(year_start)s::date)::int)
-            ) / 3 + 1 as fiscal_quarter
+            finsync_rules.fiscal_quarter(end_date, %(year_start)s::date) as fiscal_quarter
         from active_contracts
         where end_date between %(year_start)s and %(year_end)s
     ) as q
@@ -320,10 +318,10 @@ joined as (
 )
 
 select
-    %(run_id)s,
+    %(run_id)s as run_id,
     client_id,
-    %(fiscal_year)s,
-    %(as_of_date)s,
+    %(fiscal_year)s as fiscal_year,
+    %(as_of_date)s as as_of_date,
     client_name,
     cse_name,
     territory,
@@ -345,7 +343,7 @@ select
     current_arr / 12 as mrr,
     target_arr - current_arr as gap_to_target,
     prior_year_arr,
-    100 * (current_arr - prior_year_arr) / nullif(prior_year_arr, 0) as arr_growth_pct,
+    finsync_rules.growth_pct(current_arr, prior_year_arr) as arr_growth_pct,
     q1_arr,
     q2_arr,
     q3_arr,
@@ -368,37 +366,24 @@ select
     weighted_pipeline,
     gap_closure_business_case,
     gap_closure_pipeline,
-    -- Gap coverage: how much of a positive gap the weighted gap-closure deals would close.
-    case
-        when target_arr - current_arr > 0
-            then 100 * (gap_closure_business_case + gap_closure_pipeline)
-            / (target_arr - current_arr)
-    end as gap_coverage_pct,
+    finsync_rules.gap_coverage_pct(
+        target_arr - current_arr, gap_closure_business_case, gap_closure_pipeline
+    ) as gap_coverage_pct,
     starting_arr_3yr,
     expansion_arr_3yr,
     contraction_arr_3yr,
     churned_arr_3yr,
-    100 * (starting_arr_3yr + expansion_arr_3yr - contraction_arr_3yr - churned_arr_3yr)
-    / nullif(starting_arr_3yr, 0) as nrr_3yr,
-    100 * (starting_arr_3yr - contraction_arr_3yr - churned_arr_3yr)
-    / nullif(starting_arr_3yr, 0) as grr_3yr,
+    finsync_rules.nrr_pct(
+        starting_arr_3yr, expansion_arr_3yr, contraction_arr_3yr, churned_arr_3yr
+    ) as nrr_3yr,
+    finsync_rules.grr_pct(starting_arr_3yr, contraction_arr_3yr, churned_arr_3yr) as grr_3yr,
     ar_balance,
     ar_current,
     ar_balance - ar_current as ar_overdue,
     ar_over_90,
-    -- DSO: receivables over average daily revenue of year N to date.
-    case
-        when revenue_to_date > 0 and %(days_elapsed)s > 0
-            then ar_balance * %(days_elapsed)s / revenue_to_date
-    end as dso_days,
-    -- Collection risk from the overdue share of the balance (docs/metrics.md).
-    case
-        when ar_balance <= 0 then 'none'
-        when ar_over_90 >= 0.25 * ar_balance or ar_balance - ar_current >= 0.5 * ar_balance
-            then 'high'
-        when ar_balance - ar_current >= 0.2 * ar_balance or ar_over_90 > 0 then 'medium'
-        else 'low'
-    end as collection_risk,
+    finsync_rules.dso_days(ar_balance, revenue_to_date, %(days_elapsed)s) as dso_days,
+    finsync_rules.collection_risk(ar_balance, ar_balance - ar_current, ar_over_90)
+        as collection_risk,
     renewal_date,
     renewal_value,
     days_to_renewal,
@@ -421,11 +406,13 @@ select
         when health_score >= 50 then 'watch'
         else 'at_risk'
     end as health_status,
-    case risk_rank when 1 then 'low' when 2 then 'medium' when 3 then 'high' when 4 then 'critical' end
-        as attrition_risk_level,
+    case risk_rank
+        when 1 then 'low' when 2 then 'medium' when 3 then 'high' when 4 then 'critical'
+    end as attrition_risk_level,
     arr_at_risk,
     -- At-risk account: health below 50 or a high/critical attrition risk for year N.
     coalesce(health_score < 50, false) or risk_rank >= 3 as is_at_risk,
-    case plan_rank when 1 then 'approved' when 2 then 'in_review' when 3 then 'draft' else 'missing' end
-        as account_plan_status
+    case plan_rank
+        when 1 then 'approved' when 2 then 'in_review' when 3 then 'draft' else 'missing'
+    end as account_plan_status
 from joined

@@ -35,7 +35,7 @@ territories as (
     select territory, business_unit, region, false as is_unassigned
     from territory_bu_map
     union
-    select distinct territory, business_unit, region, true
+    select distinct territory, business_unit, region, true as is_unassigned
     from client_rows
     where is_unassigned
 ),
@@ -122,32 +122,32 @@ concentration as (
     select
         territory,
         100 * sum(current_arr) filter (where arr_rank <= 5) / max(territory_arr) as top_share_pct,
-        sum(power(100 * current_arr / territory_arr, 2)) as hhi
+        sum(finsync_rules.hhi_term(current_arr, territory_arr)) as hhi
     from ranked
     group by territory
 )
 
 select
-    %(run_id)s,
+    %(run_id)s as run_id,
     t.territory,
-    %(fiscal_year)s,
-    %(as_of_date)s,
+    %(fiscal_year)s as fiscal_year,
+    %(as_of_date)s as as_of_date,
     t.business_unit,
     t.region,
     t.is_unassigned,
-    coalesce(s.count_clients, 0),
-    coalesce(s.count_active_clients, 0),
-    coalesce(s.count_segment_giant, 0),
-    coalesce(s.count_segment_large, 0),
-    coalesce(s.count_segment_medium, 0),
-    coalesce(s.count_segment_small, 0),
-    coalesce(s.count_segment_other, 0),
-    coalesce(s.current_arr, 0),
-    coalesce(s.target_arr, 0),
-    coalesce(s.mrr, 0),
-    coalesce(s.gap_to_target, 0),
+    coalesce(s.count_clients, 0) as count_clients,
+    coalesce(s.count_active_clients, 0) as count_active_clients,
+    coalesce(s.count_segment_giant, 0) as count_segment_giant,
+    coalesce(s.count_segment_large, 0) as count_segment_large,
+    coalesce(s.count_segment_medium, 0) as count_segment_medium,
+    coalesce(s.count_segment_small, 0) as count_segment_small,
+    coalesce(s.count_segment_other, 0) as count_segment_other,
+    coalesce(s.current_arr, 0) as current_arr,
+    coalesce(s.target_arr, 0) as target_arr,
+    coalesce(s.mrr, 0) as mrr,
+    coalesce(s.gap_to_target, 0) as gap_to_target,
     s.prior_year_arr,
-    100 * (s.current_arr - s.prior_year_arr) / nullif(s.prior_year_arr, 0),
+    finsync_rules.growth_pct(s.current_arr, s.prior_year_arr) as arr_growth_pct,
     s.q1_arr,
     s.q2_arr,
     s.q3_arr,
@@ -156,72 +156,59 @@ select
     s.q2_target_arr,
     s.q3_target_arr,
     s.q4_target_arr,
-    coalesce(s.revenue_software, 0),
-    coalesce(s.revenue_ps, 0),
-    coalesce(s.revenue_maintenance, 0),
-    coalesce(s.revenue_hardware, 0),
-    coalesce(s.total_revenue, 0),
-    coalesce(s.revenue_to_date, 0),
-    coalesce(s.lifetime_value, 0),
-    coalesce(s.forecast_runrate, 0),
-    coalesce(s.forecast_business_case, 0),
-    coalesce(s.forecast_pipeline, 0),
-    coalesce(s.expansion_pipeline, 0),
-    coalesce(s.weighted_pipeline, 0),
-    coalesce(s.gap_closure_business_case, 0),
-    coalesce(s.gap_closure_pipeline, 0),
-    case
-        when s.gap_to_target > 0
-            then 100 * (s.gap_closure_business_case + s.gap_closure_pipeline) / s.gap_to_target
-    end,
-    coalesce(s.starting_arr_3yr, 0),
-    coalesce(s.expansion_arr_3yr, 0),
-    coalesce(s.contraction_arr_3yr, 0),
-    coalesce(s.churned_arr_3yr, 0),
+    coalesce(s.revenue_software, 0) as revenue_software,
+    coalesce(s.revenue_ps, 0) as revenue_ps,
+    coalesce(s.revenue_maintenance, 0) as revenue_maintenance,
+    coalesce(s.revenue_hardware, 0) as revenue_hardware,
+    coalesce(s.total_revenue, 0) as total_revenue,
+    coalesce(s.revenue_to_date, 0) as revenue_to_date,
+    coalesce(s.lifetime_value, 0) as lifetime_value,
+    coalesce(s.forecast_runrate, 0) as forecast_runrate,
+    coalesce(s.forecast_business_case, 0) as forecast_business_case,
+    coalesce(s.forecast_pipeline, 0) as forecast_pipeline,
+    coalesce(s.expansion_pipeline, 0) as expansion_pipeline,
+    coalesce(s.weighted_pipeline, 0) as weighted_pipeline,
+    coalesce(s.gap_closure_business_case, 0) as gap_closure_business_case,
+    coalesce(s.gap_closure_pipeline, 0) as gap_closure_pipeline,
+    finsync_rules.gap_coverage_pct(
+        s.gap_to_target, s.gap_closure_business_case, s.gap_closure_pipeline
+    ) as gap_coverage_pct,
+    coalesce(s.starting_arr_3yr, 0) as starting_arr_3yr,
+    coalesce(s.expansion_arr_3yr, 0) as expansion_arr_3yr,
+    coalesce(s.contraction_arr_3yr, 0) as contraction_arr_3yr,
+    coalesce(s.churned_arr_3yr, 0) as churned_arr_3yr,
     -- Portfolio NRR/GRR from the summed bridge, never an average of percentages.
-    100 * (s.starting_arr_3yr + s.expansion_arr_3yr - s.contraction_arr_3yr - s.churned_arr_3yr)
-    / nullif(s.starting_arr_3yr, 0),
-    100 * (s.starting_arr_3yr - s.contraction_arr_3yr - s.churned_arr_3yr)
-    / nullif(s.starting_arr_3yr, 0),
-    coalesce(s.ar_balance, 0),
-    coalesce(s.ar_current, 0),
-    coalesce(s.ar_overdue, 0),
-    coalesce(s.ar_over_90, 0),
-    case
-        when s.revenue_to_date > 0 and %(days_elapsed)s > 0
-            then s.ar_balance * %(days_elapsed)s / s.revenue_to_date
-    end,
-    case
-        when coalesce(s.ar_balance, 0) <= 0 then 'none'
-        when s.ar_over_90 >= 0.25 * s.ar_balance or s.ar_overdue >= 0.5 * s.ar_balance then 'high'
-        when s.ar_overdue >= 0.2 * s.ar_balance or s.ar_over_90 > 0 then 'medium'
-        else 'low'
-    end,
-    coalesce(s.renewal_q1_value, 0),
-    coalesce(s.renewal_q2_value, 0),
-    coalesce(s.renewal_q3_value, 0),
-    coalesce(s.renewal_q4_value, 0),
-    c.top_share_pct,
-    c.hhi,
-    case
-        when c.hhi is null then null
-        when c.hhi >= 2500 then 'high'
-        when c.hhi >= 1500 then 'moderate'
-        else 'low'
-    end,
+    finsync_rules.nrr_pct(
+        s.starting_arr_3yr, s.expansion_arr_3yr, s.contraction_arr_3yr, s.churned_arr_3yr
+    ) as nrr_3yr,
+    finsync_rules.grr_pct(s.starting_arr_3yr, s.contraction_arr_3yr, s.churned_arr_3yr)
+        as grr_3yr,
+    coalesce(s.ar_balance, 0) as ar_balance,
+    coalesce(s.ar_current, 0) as ar_current,
+    coalesce(s.ar_overdue, 0) as ar_overdue,
+    coalesce(s.ar_over_90, 0) as ar_over_90,
+    finsync_rules.dso_days(s.ar_balance, s.revenue_to_date, %(days_elapsed)s) as dso_days,
+    finsync_rules.collection_risk(s.ar_balance, s.ar_overdue, s.ar_over_90) as collection_risk,
+    coalesce(s.renewal_q1_value, 0) as renewal_q1_value,
+    coalesce(s.renewal_q2_value, 0) as renewal_q2_value,
+    coalesce(s.renewal_q3_value, 0) as renewal_q3_value,
+    coalesce(s.renewal_q4_value, 0) as renewal_q4_value,
+    c.top_share_pct as top_clients_arr_share_pct,
+    c.hhi as arr_hhi,
+    finsync_rules.concentration_risk(c.hhi) as concentration_risk,
     s.avg_health_score,
-    coalesce(s.count_at_risk_clients, 0),
-    coalesce(s.arr_at_risk, 0),
-    coalesce(s.count_risk_low, 0),
-    coalesce(s.count_risk_medium, 0),
-    coalesce(s.count_risk_high, 0),
-    coalesce(s.count_risk_critical, 0),
-    coalesce(s.count_plans_approved, 0),
-    coalesce(s.count_plans_in_review, 0),
-    coalesce(s.count_plans_draft, 0),
-    coalesce(s.count_plans_missing, 0),
-    100.0 * s.count_plans_approved / nullif(s.count_clients, 0),
-    coalesce(st.status, 'missing')
+    coalesce(s.count_at_risk_clients, 0) as count_at_risk_clients,
+    coalesce(s.arr_at_risk, 0) as arr_at_risk,
+    coalesce(s.count_risk_low, 0) as count_risk_low,
+    coalesce(s.count_risk_medium, 0) as count_risk_medium,
+    coalesce(s.count_risk_high, 0) as count_risk_high,
+    coalesce(s.count_risk_critical, 0) as count_risk_critical,
+    coalesce(s.count_plans_approved, 0) as count_plans_approved,
+    coalesce(s.count_plans_in_review, 0) as count_plans_in_review,
+    coalesce(s.count_plans_draft, 0) as count_plans_draft,
+    coalesce(s.count_plans_missing, 0) as count_plans_missing,
+    finsync_rules.share_pct(s.count_plans_approved, s.count_clients) as plan_coverage_pct,
+    coalesce(st.status, 'missing') as strategy_status
 from territories as t
 left join sums as s on s.territory = t.territory
 left join concentration as c on c.territory = t.territory

@@ -125,7 +125,9 @@ ranked as (
     select
         business_unit,
         current_arr,
-        row_number() over (partition by business_unit order by current_arr desc, client_id) as arr_rank,
+        row_number() over (
+            partition by business_unit order by current_arr desc, client_id
+        ) as arr_rank,
         sum(current_arr) over (partition by business_unit) as unit_arr
     from client_rows
     where current_arr > 0
@@ -136,7 +138,7 @@ concentration as (
     select
         business_unit,
         100 * sum(current_arr) filter (where arr_rank <= 10) / max(unit_arr) as top_share_pct,
-        sum(power(100 * current_arr / unit_arr, 2)) as hhi
+        sum(finsync_rules.hhi_term(current_arr, unit_arr)) as hhi
     from ranked
     group by business_unit
 ),
@@ -155,8 +157,8 @@ region_total as (
 derived as (
     select
         s.*,
-        100 * (s.current_arr - s.prior_year_arr) / nullif(s.prior_year_arr, 0) as arr_growth_pct,
-        100 * p.ebita / nullif(p.revenue, 0) as ebita_margin_pct,
+        finsync_rules.growth_pct(s.current_arr, s.prior_year_arr) as arr_growth_pct,
+        finsync_rules.share_pct(p.ebita, p.revenue) as ebita_margin_pct,
         p.revenue as pnl_revenue,
         p.ebita as pnl_ebita
     from sums as s
@@ -164,11 +166,11 @@ derived as (
 )
 
 select
-    %(run_id)s,
+    %(run_id)s as run_id,
     d.business_unit,
-    %(fiscal_year)s,
+    %(fiscal_year)s as fiscal_year,
     d.region,
-    %(as_of_date)s,
+    %(as_of_date)s as financials_as_of_date,
     d.count_territories,
     d.count_clients,
     d.count_active_clients,
@@ -227,57 +229,42 @@ select
     d.count_plans_draft,
     d.count_plans_missing,
     d.arr_growth_pct,
-    case
-        when d.gap_to_target > 0
-            then 100 * (d.gap_closure_business_case + d.gap_closure_pipeline) / d.gap_to_target
-    end,
-    100 * (d.starting_arr_3yr + d.expansion_arr_3yr - d.contraction_arr_3yr - d.churned_arr_3yr)
-    / nullif(d.starting_arr_3yr, 0),
-    100 * (d.starting_arr_3yr - d.contraction_arr_3yr - d.churned_arr_3yr)
-    / nullif(d.starting_arr_3yr, 0),
-    case
-        when d.revenue_to_date > 0 and %(days_elapsed)s > 0
-            then d.ar_balance * %(days_elapsed)s / d.revenue_to_date
-    end,
-    case
-        when d.ar_balance <= 0 then 'none'
-        when d.ar_over_90 >= 0.25 * d.ar_balance or d.ar_overdue >= 0.5 * d.ar_balance then 'high'
-        when d.ar_overdue >= 0.2 * d.ar_balance or d.ar_over_90 > 0 then 'medium'
-        else 'low'
-    end,
-    c.top_share_pct,
-    c.hhi,
-    case
-        when c.hhi is null then null
-        when c.hhi >= 2500 then 'high'
-        when c.hhi >= 1500 then 'moderate'
-        else 'low'
-    end,
+    finsync_rules.gap_coverage_pct(
+        d.gap_to_target, d.gap_closure_business_case, d.gap_closure_pipeline
+    ) as gap_coverage_pct,
+    finsync_rules.nrr_pct(
+        d.starting_arr_3yr, d.expansion_arr_3yr, d.contraction_arr_3yr, d.churned_arr_3yr
+    ) as nrr_3yr,
+    finsync_rules.grr_pct(d.starting_arr_3yr, d.contraction_arr_3yr, d.churned_arr_3yr)
+        as grr_3yr,
+    finsync_rules.dso_days(d.ar_balance, d.revenue_to_date, %(days_elapsed)s) as dso_days,
+    finsync_rules.collection_risk(d.ar_balance, d.ar_overdue, d.ar_over_90) as collection_risk,
+    c.top_share_pct as top_clients_arr_share_pct,
+    c.hhi as arr_hhi,
+    finsync_rules.concentration_risk(c.hhi) as concentration_risk,
     h.avg_health_score,
-    100.0 * d.count_plans_approved / nullif(d.count_clients, 0),
+    finsync_rules.share_pct(d.count_plans_approved, d.count_clients) as plan_coverage_pct,
     d.count_strategies_approved,
     -- Contribution: the unit's share of the region's current ARR.
-    100 * d.current_arr / nullif((select current_arr from region_total), 0),
+    finsync_rules.share_pct(d.current_arr, (select r.current_arr from region_total as r))
+        as bu_contribution_pct,
     d.pnl_revenue,
     d.pnl_ebita,
     d.ebita_margin_pct,
     -- Rule of 40: ARR growth per cent plus EBITA margin per cent.
-    d.arr_growth_pct + d.ebita_margin_pct,
-    k.target_arr,
-    k.target_nrr,
-    k.target_grr,
-    k.target_ebita_margin,
-    k.target_rule_of_40,
-    -- Planning status: approved when every territory strategy is approved and at least 80 per cent
-    -- of clients have an approved account plan; in progress once anything has started.
-    case
-        when
-            d.count_strategies_approved = d.count_territories
-            and d.count_plans_approved >= 0.8 * d.count_clients
-            then 'approved'
-        when d.has_started then 'in_progress'
-        else 'not_started'
-    end
+    d.arr_growth_pct + d.ebita_margin_pct as rule_of_40,
+    k.target_arr as kpi_target_arr,
+    k.target_nrr as kpi_target_nrr,
+    k.target_grr as kpi_target_grr,
+    k.target_ebita_margin as kpi_target_ebita_margin,
+    k.target_rule_of_40 as kpi_target_rule_of_40,
+    finsync_rules.planning_status(
+        d.count_strategies_approved,
+        d.count_territories,
+        d.count_plans_approved,
+        d.count_clients,
+        d.has_started
+    ) as planning_status
 from derived as d
 left join concentration as c on c.business_unit = d.business_unit
 left join health as h on h.business_unit = d.business_unit

@@ -126,10 +126,12 @@ clients_summary as (
     -- The top 10 clients' share of the region's ARR, the HHI of client ARR shares, health.
     select
         (
-            select 100 * sum(current_arr) filter (where arr_rank <= 10) / max(region_arr)
-            from ranked
+            select 100 * sum(r.current_arr) filter (where r.arr_rank <= 10) / max(r.region_arr)
+            from ranked as r
         ) as top_share_pct,
-        (select sum(power(100 * current_arr / region_arr, 2)) from ranked) as hhi,
+        (
+            select sum(finsync_rules.hhi_term(r.current_arr, r.region_arr)) from ranked as r
+        ) as hhi,
         avg(health_score) as avg_health_score,
         count(*) filter (where is_unassigned) as count_unassigned_clients
     from client_rows
@@ -138,20 +140,21 @@ clients_summary as (
 derived as (
     select
         s.*,
-        100 * (s.current_arr - s.prior_year_arr) / nullif(s.prior_year_arr, 0) as arr_growth_pct,
-        100 * s.pnl_ebita / nullif(s.pnl_revenue, 0) as ebita_margin_pct,
-        100 * (s.starting_arr_3yr + s.expansion_arr_3yr - s.contraction_arr_3yr - s.churned_arr_3yr)
-        / nullif(s.starting_arr_3yr, 0) as nrr_3yr,
-        100 * (s.starting_arr_3yr - s.contraction_arr_3yr - s.churned_arr_3yr)
-        / nullif(s.starting_arr_3yr, 0) as grr_3yr
+        finsync_rules.growth_pct(s.current_arr, s.prior_year_arr) as arr_growth_pct,
+        finsync_rules.share_pct(s.pnl_ebita, s.pnl_revenue) as ebita_margin_pct,
+        finsync_rules.nrr_pct(
+            s.starting_arr_3yr, s.expansion_arr_3yr, s.contraction_arr_3yr, s.churned_arr_3yr
+        ) as nrr_3yr,
+        finsync_rules.grr_pct(s.starting_arr_3yr, s.contraction_arr_3yr, s.churned_arr_3yr)
+            as grr_3yr
     from sums as s
 )
 
 select
-    %(run_id)s,
-    %(fiscal_year)s,
-    'APAC',
-    %(as_of_date)s,
+    %(run_id)s as run_id,
+    %(fiscal_year)s as fiscal_year,
+    'APAC' as region,
+    %(as_of_date)s as financials_as_of_date,
     d.count_business_units,
     d.count_territories,
     c.count_unassigned_clients,
@@ -212,55 +215,40 @@ select
     d.count_plans_draft,
     d.count_plans_missing,
     d.arr_growth_pct,
-    case
-        when d.gap_to_target > 0
-            then 100 * (d.gap_closure_business_case + d.gap_closure_pipeline) / d.gap_to_target
-    end,
+    finsync_rules.gap_coverage_pct(
+        d.gap_to_target, d.gap_closure_business_case, d.gap_closure_pipeline
+    ) as gap_coverage_pct,
     d.nrr_3yr,
     d.grr_3yr,
-    case
-        when d.revenue_to_date > 0 and %(days_elapsed)s > 0
-            then d.ar_balance * %(days_elapsed)s / d.revenue_to_date
-    end,
-    case
-        when coalesce(d.ar_balance, 0) <= 0 then 'none'
-        when d.ar_over_90 >= 0.25 * d.ar_balance or d.ar_overdue >= 0.5 * d.ar_balance then 'high'
-        when d.ar_overdue >= 0.2 * d.ar_balance or d.ar_over_90 > 0 then 'medium'
-        else 'low'
-    end,
-    c.top_share_pct,
-    c.hhi,
-    case
-        when c.hhi is null then null
-        when c.hhi >= 2500 then 'high'
-        when c.hhi >= 1500 then 'moderate'
-        else 'low'
-    end,
+    finsync_rules.dso_days(d.ar_balance, d.revenue_to_date, %(days_elapsed)s) as dso_days,
+    finsync_rules.collection_risk(d.ar_balance, d.ar_overdue, d.ar_over_90) as collection_risk,
+    c.top_share_pct as top_clients_arr_share_pct,
+    c.hhi as arr_hhi,
+    finsync_rules.concentration_risk(c.hhi) as concentration_risk,
     c.avg_health_score,
-    100.0 * d.count_plans_approved / nullif(d.count_clients, 0),
+    finsync_rules.share_pct(d.count_plans_approved, d.count_clients) as plan_coverage_pct,
     d.count_strategies_approved,
     d.pnl_revenue,
     d.pnl_ebita,
     d.ebita_margin_pct,
-    d.arr_growth_pct + d.ebita_margin_pct,
-    k.target_arr,
-    k.target_nrr,
-    k.target_grr,
-    k.target_ebita_margin,
-    k.target_rule_of_40,
+    d.arr_growth_pct + d.ebita_margin_pct as rule_of_40,
+    k.target_arr as kpi_target_arr,
+    k.target_nrr as kpi_target_nrr,
+    k.target_grr as kpi_target_grr,
+    k.target_ebita_margin as kpi_target_ebita_margin,
+    k.target_rule_of_40 as kpi_target_rule_of_40,
     -- Gaps to the region's KPI targets: target minus actual (positive = still to close).
-    k.target_nrr - d.nrr_3yr,
-    k.target_grr - d.grr_3yr,
-    k.target_ebita_margin - d.ebita_margin_pct,
-    k.target_rule_of_40 - (d.arr_growth_pct + d.ebita_margin_pct),
-    case
-        when
-            d.count_strategies_approved = d.count_territories
-            and d.count_plans_approved >= 0.8 * d.count_clients
-            then 'approved'
-        when d.has_started then 'in_progress'
-        else 'not_started'
-    end
+    k.target_nrr - d.nrr_3yr as nrr_gap,
+    k.target_grr - d.grr_3yr as grr_gap,
+    k.target_ebita_margin - d.ebita_margin_pct as ebita_margin_gap,
+    k.target_rule_of_40 - (d.arr_growth_pct + d.ebita_margin_pct) as rule_of_40_gap,
+    finsync_rules.planning_status(
+        d.count_strategies_approved,
+        d.count_territories,
+        d.count_plans_approved,
+        d.count_clients,
+        d.has_started
+    ) as planning_status
 from derived as d
 cross join clients_summary as c
 cross join kpi as k
