@@ -3,7 +3,7 @@ VENV        ?= .venv
 PYTHON      ?= python3
 export FINSYNC_HOME ?= $(CURDIR)/.finsync
 
-.PHONY: setup browser prometheus demo test ui lint bench clean
+.PHONY: setup browser prometheus demo test unit ui lint bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,14 @@ prometheus:
 ## 2. Set up and run the whole test suite.
 test: setup browser prometheus
 	$(VENV)/bin/ruff check src dags plugins tests bench
+	$(VENV)/bin/sqlfluff lint include/sql --quiet --processes 1
 	$(VENV)/bin/python -m pytest -q
+
+## The edit-test loop: ruff and the fast tests (tests/unit, tests/dags; no Airflow services,
+## no protocol servers, the SQL checks on the embedded PostgreSQL). `make test` before a commit.
+unit: setup
+	$(VENV)/bin/ruff check src dags plugins tests bench
+	$(VENV)/bin/python -m pytest -q tests/unit tests/dags
 
 ## 3. The Airflow UI (and scheduler) on the embedded default: http://localhost:8080
 ui: setup
