@@ -141,12 +141,13 @@ def test_error_tolerance_imports_the_valid_rows_as_partial(conn, folders):
 
 
 def test_unclear_mapping_stops_as_needs_review_and_a_confirmed_mapping_imports(conn, folders):
+    # no header says what it holds, nor do the department column's values name departments
     inbox, work = folders
     cfg = _config(conn, inbox)
     _drop(
         inbox,
         "odd.csv",
-        "Thing,Other,When,Value\nMarketing,Events,Jan 2026,100\nIT,Cloud,Jan 2026,200\n",
+        "Thing,Other,When,Value\nAlpha,Events,Jan 2026,100\nBravo,Cloud,Jan 2026,200\n",
     )
     outcome = sync_customer(conn, cfg, work_dir=work)
     assert outcome.status == "needs_review"
@@ -169,7 +170,7 @@ def test_unclear_mapping_stops_as_needs_review_and_a_confirmed_mapping_imports(c
     _drop(
         inbox,
         "odd2.csv",
-        "Thing,Other,When,Value\nMarketing,Events,Jan 2026,150\nIT,Cloud,Jan 2026,200\n",
+        "Thing,Other,When,Value\nAlpha,Events,Jan 2026,150\nBravo,Cloud,Jan 2026,200\n",
         age_s=60,
     )
     (cfg,) = configs.load(conn, config_id=cfg.config_id)

@@ -299,7 +299,8 @@ def _understand_and_import(
             "values": budgets.scenario.values,
         }
         return
-    if confirmed_mapping is not None or cfg.column_mapping != column_map.columns():
+    saved_columns = {f: (cfg.column_mapping or {}).get(f) for f in column_map.columns()}
+    if confirmed_mapping is not None or saved_columns != column_map.columns():
         who = confirmed_by or "system:auto (every field above the confidence bar)"
         configs.save_confirmed_mapping(conn, cfg.config_id, headers, column_map.columns(), who)
     for warning in report.warnings:
