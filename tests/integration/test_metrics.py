@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -483,3 +484,64 @@ def test_failing_syncs_fire_the_alert_in_a_real_prometheus(prometheus, api_serve
     assert _value(prometheus, 'finsync_wrong_files_prevented_24h{customer="acme"}') == 1
     assert _value(prometheus, 'finsync_syncs_24h{customer="acme",outcome="failed"}') == 2
     assert float(alert["value"]) == pytest.approx(1 - 2 / 33)
+
+
+# ---- the Budget sync page's numbers --------------------------------------------------------
+
+
+@contextmanager
+def served_under_finsync(log: Path):
+    """The service as the page expects it (under /finsync, as Airflow mounts it), by uvicorn."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "uvicorn", "tests.integration.mounted_app:app"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with processes.running(cmd, env=env, log=log) as proc:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"uvicorn exited: {log.read_text()[-2000:]}"
+            try:
+                if httpx.get(f"{url}/finsync/ui/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"uvicorn did not start: {log.read_text()[-2000:]}"
+            time.sleep(0.1)
+        yield url
+
+
+def test_the_budget_sync_page_shows_the_last_7_days(seeded, tmp_path, warehouse):
+    """The page (served by the service, the admin token sent by the browser) shows the week's
+    success rate, p95 duration, rows rejected, wrong files prevented and stale customers."""
+    from tests.integration.test_budget_ui import CHROMIUM, CHROMIUM_ARGS
+
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make browser`", pytrace=False)
+    from playwright.sync_api import expect, sync_playwright
+
+    with served_under_finsync(tmp_path / "api.log") as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_context(extra_http_headers=bearer(seeded["admin"])).new_page()
+            page.goto(f"{url}/finsync/ui/")
+            week = page.locator("#week")
+            expect(week).to_be_visible(timeout=60_000)
+            tiles = {
+                t.locator(".l").inner_text(): (
+                    t.locator(".n").inner_text(),
+                    t.get_attribute("title"),
+                )
+                for t in week.locator("li").all()
+            }
+        finally:
+            browser.close()
+    assert tiles["Success rate, 7 days"] == ("93.3 %", "15 syncs, 1 failed")
+    assert tiles["Rows rejected, 7 days"] == ("116", "of 965 rows read")
+    assert tiles["Wrong files prevented"][0] == "1"
+    assert tiles["Stale customers"] == ("1", "beta")
+    assert re.fullmatch(r"\d+\.\d (s|min)", tiles["p95 sync duration"][0])
