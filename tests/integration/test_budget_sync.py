@@ -2,6 +2,9 @@
 parser, mapper, normaliser, gate and import; sync_history and the ledger as the record."""
 
 import os
+import re
+import subprocess
+import sys
 import time
 from decimal import Decimal as D
 from pathlib import Path
@@ -287,3 +290,87 @@ def test_an_undecided_scenario_waits_for_a_person_then_imports_the_chosen_one(co
     assert outcome.status == "success", outcome.message
     (budget,) = fetch(conn, "select budgeted_amount from budget")
     assert budget["budgeted_amount"] == D("120.00")
+
+
+ODD_HEADERS = "Thing,Other,When,Value\n"
+
+
+def test_a_persons_mapping_teaches_the_mapper_for_other_customers(conn, folders, tmp_path):
+    inbox, work = folders
+    acme = _config(conn, inbox)
+    _drop(inbox, "odd.csv", ODD_HEADERS + "Alpha,Events,Jan 2026,100\nBravo,Cloud,Jan 2026,200\n")
+    assert sync_customer(conn, acme, work_dir=work).status == "needs_review"
+    confirmed = {
+        "department": "Thing",
+        "sub_category": "Other",
+        "fiscal_period": "When",
+        "budgeted_amount": "Value",
+    }
+    done = sync_customer(
+        conn, acme, work_dir=work, force=True, confirmed_mapping=confirmed, confirmed_by="user:ana"
+    )
+    assert done.status == "success", done.message
+    learned = {(r["header_key"], r["field"]): r for r in configs.learned_rows(conn)}
+    assert set(learned) == {
+        ("thing", "department"),
+        ("other", "sub_category"),
+        ("when", "fiscal_period"),
+        ("value", "budgeted_amount"),
+    }
+    thing = learned[("thing", "department")]
+    assert (thing["confirmations"], thing["customer_ids"], thing["last_confirmed_by"]) == (
+        1,
+        ["acme"],
+        "user:ana",
+    )
+
+    def customer(name: str, **kw):
+        folder = tmp_path / name
+        folder.mkdir()
+        _drop(folder, "odd.csv", ODD_HEADERS + "Gamma,Rent,Feb 2026,10\nDelta,Power,Feb 2026,20\n")
+        return _config(conn, folder, customer=name, **kw)
+
+    # a second customer on the same tool: not asked, the people's answer is the evidence
+    beta = customer("beta")
+    outcome = sync_customer(conn, beta, work_dir=work)
+    assert outcome.status == "success", outcome.message
+    rows = fetch(conn, "select department, sub_category from budget where customer_id = 'beta'")
+    assert sorted((r["department"], r["sub_category"]) for r in rows) == [
+        ("Delta", "Power"),
+        ("Gamma", "Rent"),
+    ]
+    (history_row,) = fetch(
+        conn,
+        "select confirmed_by from budget_column_mapping_history h join "
+        "budget_data_source_config c using (config_id) where c.customer_id = 'beta'",
+    )
+    assert history_row["confirmed_by"].startswith("system:auto")  # not a person: not learned
+    assert configs.learned_rows(conn)[0]["confirmations"] == 1
+
+    # a customer that opted out neither uses nor feeds what others taught
+    gamma = customer("gamma")
+    conn.execute(
+        "update budget_data_source_config set share_mappings = false where config_id = %s",
+        (gamma.config_id,),
+    )
+    (gamma,) = configs.load(conn, config_id=gamma.config_id)
+    assert sync_customer(conn, gamma, work_dir=work).status == "needs_review"
+    sync_customer(
+        conn, gamma, work_dir=work, force=True, confirmed_mapping=confirmed, confirmed_by="user:bo"
+    )
+    assert {r["confirmations"] for r in configs.learned_rows(conn)} == {1}
+
+    # the CLI lists what was learned, and forgets a header: the next customer is asked again
+    cli = str(Path(sys.executable).with_name("finsync"))
+    listed = subprocess.run(
+        [cli, "mappings", "learned"], capture_output=True, text=True, check=True
+    ).stdout
+    assert re.search(r"^Thing\s+department\s+1\s+1\s+.* by user:ana$", listed, re.M), listed
+    forgot = subprocess.run(
+        [cli, "mappings", "learned", "--forget", "THING"], capture_output=True, text=True
+    )
+    assert forgot.stdout.strip() == "forgot 1 learned pair(s) for header 'THING'"
+    delta = customer("delta")
+    outcome = sync_customer(conn, delta, work_dir=work)
+    assert outcome.status == "needs_review"
+    assert "department" in outcome.message

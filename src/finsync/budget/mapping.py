@@ -373,10 +373,46 @@ def confirmed_applies(parsed: ParsedFile, confirmed: dict[str, str | None] | Non
     return bool(named) and all(c in present for c in named)
 
 
+# A header -> field pair people confirmed (budget_mapping_learned) scores like a synonym:
+# once is strong evidence, twice (two answers, usually two customers) as strong as a name.
+LEARNED_SCORES = {1: 92.0, 2: 100.0}
+
+
+def _learned(
+    candidates: list[Candidate],
+    columns: list[str],
+    fields: list[str],
+    learned: dict[str, dict[str, int]],
+) -> list[Candidate]:
+    """`candidates` with the pairs people taught raised to LEARNED_SCORES (or added)."""
+    by_key = {(c.field, c.column): c for c in candidates}
+    for field in fields:
+        taught = learned.get(field) or {}
+        for column in columns:
+            times = taught.get(fold_text(column), 0)
+            if not times:
+                continue
+            score = LEARNED_SCORES[min(times, 2)]
+            note = f'people confirmed "{column}" as {field.replace("_", " ")} {times} time(s)'
+            found = by_key.get((field, column))
+            if found is None:
+                by_key[(field, column)] = Candidate(field, column, score, f'"{column}": {note}')
+            elif found.score < score:
+                by_key[(field, column)] = Candidate(
+                    field, column, score, f"{found.explanation}; {note}"
+                )
+    return list(by_key.values())
+
+
 def map_columns(
-    parsed: ParsedFile, *, confirmed: dict[str, str | None] | None = None
+    parsed: ParsedFile,
+    *,
+    confirmed: dict[str, str | None] | None = None,
+    learned: dict[str, dict[str, int]] | None = None,
 ) -> ColumnMapping:
-    """The column for each budget field, with a confidence, alternatives and an explanation."""
+    """The column for each budget field, with a confidence, alternatives and an explanation.
+    `learned`: field -> folded header -> how often people confirmed that pair (config.py's
+    learned_evidence), evidence for every customer that shares mappings."""
     if confirmed_applies(parsed, confirmed):
         assert confirmed is not None
         return ColumnMapping(
@@ -400,6 +436,8 @@ def map_columns(
         for column in columns
         if (c := _score(field, column, values[column], context))
     ]
+    if learned:
+        candidates = _learned(candidates, columns, fields, learned)
     partitions = _Partitions(sample)
     chosen = _assign(candidates)
     result: dict[str, FieldMatch] = {}

@@ -259,7 +259,8 @@ def _understand_and_import(
     with _timed(outcome, "map"):
         headers = mapping.headers_signature(parsed)
         saved = cfg.column_mapping if confirmed_mapping is None else confirmed_mapping
-        column_map = mapping.map_columns(parsed, confirmed=saved)
+        learned = configs.learned_evidence(conn) if cfg.share_mappings else None
+        column_map = mapping.map_columns(parsed, confirmed=saved, learned=learned)
         problems = mapping.needs_review(column_map, parsed.layout)
     if problems and confirmed_mapping is None:
         outcome.status = "needs_review"
