@@ -65,7 +65,13 @@ def observations(folder: Path) -> tuple[list, list]:
                 none.append(([1.0, (evidence["runner_up"] - 50) / 10], right))
             else:
                 gap = min(max(evidence["score"] - evidence["runner_up"], 0.0), GAP_CAP)
-                features = [1.0, (evidence["score"] - 80) / 10, gap / 10, evidence["levels"]]
+                features = [
+                    1.0,
+                    (evidence["score"] - 80) / 10,
+                    gap / 10,
+                    evidence["levels"],
+                    evidence.get("named", 0.0),
+                ]
                 chosen.append((features, right))
     return chosen, none
 
@@ -117,7 +123,7 @@ def main() -> None:
     print("CALIBRATION = {")
     print(
         f'    "chosen": {{"intercept": {a[0]:.2f}, "per_10_points": {a[1]:.2f}, '
-        f'"per_10_gap": {a[2]:.2f}, "levels": {a[3]:.2f}}},'
+        f'"per_10_gap": {a[2]:.2f}, "levels": {a[3]:.2f}, "named": {a[4]:.2f}}},'
     )
     print(f'    "none": {{"intercept": {b[0]:.2f}, "per_10_points": {b[1]:.2f}}},')
     print("}")

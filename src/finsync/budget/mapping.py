@@ -685,7 +685,13 @@ def _assign(candidates: Iterable[Candidate]) -> dict[str, Candidate]:
 #                          Division and Department, Category and Sub Category)
 # no column: logit = intercept + per_10_points * (best candidate - 50) / 10
 CALIBRATION: dict[str, dict[str, float]] = {
-    "chosen": {"intercept": -0.61, "per_10_points": 0.78, "per_10_gap": 1.02, "levels": -1.26},
+    "chosen": {
+        "intercept": -0.88,
+        "per_10_points": 0.75,
+        "per_10_gap": 1.10,
+        "levels": -1.17,
+        "named": 0.93,
+    },
     "none": {"intercept": 3.24, "per_10_points": -0.02},
 }
 GAP_CAP = 40.0  # a runner-up this far behind says nothing more
@@ -695,9 +701,12 @@ def _logistic(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def chosen_confidence(score: float, runner_up: float, levels: bool = False) -> float:
-    """P(the chosen column is right | its score, the best rival's, and whether a close rival
-    is another level of the same hierarchy)."""
+def chosen_confidence(
+    score: float, runner_up: float, levels: bool = False, named: bool = False
+) -> float:
+    """P(the chosen column is right | its score, the best rival's, whether a close rival
+    is another level of the same hierarchy, and whether the chosen header is the field's own
+    name while the rival's is not)."""
     weights = CALIBRATION["chosen"]
     gap = min(max(score - runner_up, 0.0), GAP_CAP)
     return _logistic(
@@ -705,6 +714,7 @@ def chosen_confidence(score: float, runner_up: float, levels: bool = False) -> f
         + weights["per_10_points"] * (score - 80.0) / 10
         + weights["per_10_gap"] * gap / 10
         + weights["levels"] * levels
+        + weights["named"] * named
     )
 
 
@@ -760,12 +770,22 @@ def _field_match(
     ]
     if levels:
         explanation += f"; {levels[0]!r} is another level of the same hierarchy"
+    # a close rival, but the header is the field's own name ('Department' over 'Division')
+    named = bool(rivals) and chosen.score - runner_up < 10 and names_field(field, chosen.column)
+    named = named and not names_field(field, rivals[0].column)
+    if named:
+        explanation += f"; {chosen.column!r} is the field's own name"
     return FieldMatch(
         column=chosen.column,
-        confidence=round(chosen_confidence(chosen.score, runner_up, bool(levels)), 4),
+        confidence=round(chosen_confidence(chosen.score, runner_up, bool(levels), named), 4),
         alternatives=alternatives,
         explanation=explanation,
-        evidence={"score": chosen.score, "runner_up": runner_up, "levels": float(bool(levels))},
+        evidence={
+            "score": chosen.score,
+            "runner_up": runner_up,
+            "levels": float(bool(levels)),
+            "named": float(named),
+        },
     )
 
 

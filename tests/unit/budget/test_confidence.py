@@ -124,6 +124,13 @@ def test_a_header_named_after_the_field_wins_a_tie(write_csv):
         match = mapping.fields["department"]
         assert match.column == "Department"
         assert match.evidence["levels"] == 0.0
+        # the field's own name against a synonym is evidence of its own (calibrated: 'named')
+        assert match.evidence["named"] == 1.0
+        assert "'Department' is the field's own name" in match.explanation
+        assert match.confidence >= CONFIDENCE_BAR
+        assert match.confidence > chosen_confidence(
+            match.evidence["score"], match.evidence["runner_up"]
+        )
 
 
 def test_a_code_and_its_name_are_no_rivals(write_csv):
