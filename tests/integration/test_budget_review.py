@@ -18,8 +18,9 @@ from tests.conftest import fetch
 
 pytestmark = pytest.mark.integration
 DAG_ID = "budget_sync"
-# No header says what it holds: every field is below the confidence bar.
-ODD = "Thing,Other,When,Value\nMarketing,Events,Jan 2026,100\nIT,Cloud,Feb 2026,200\n"
+# No header says what it holds, nor do the values of the department column (no department's
+# name): the mapper finds no department, a required field, and asks a person.
+ODD = "Thing,Other,When,Value\nAlpha,Events,Jan 2026,100\nBravo,Cloud,Feb 2026,200\n"
 # What the person picks in the form (the file has no currency column: the config's default).
 ANSWER = {
     "department": "Thing",
@@ -27,6 +28,7 @@ ANSWER = {
     "fiscal_period": "When",
     "budgeted_amount": "Value",
     "currency": None,
+    "fiscal_year": None,  # the periods carry their year
 }
 DONE = ("success", "failed")
 
@@ -209,8 +211,8 @@ def test_a_person_confirms_the_mapping_and_the_file_is_imported_and_remembered(
         "currency from budget where customer_id = 'acme' order by department",
     )
     assert [tuple(b.values()) for b in budgets] == [
-        ("IT", "Cloud", "FY2026-M02", 200.0, "AUD"),
-        ("Marketing", "Events", "FY2026-M01", 100.0, "AUD"),
+        ("Alpha", "Events", "FY2026-M01", 100.0, "AUD"),
+        ("Bravo", "Cloud", "FY2026-M02", 200.0, "AUD"),
     ]
     (cfg,) = configs.load(conn, customer_id="acme")
     assert cfg.column_mapping == ANSWER and cfg.column_mapping_version == 1
@@ -235,7 +237,7 @@ def test_a_person_confirms_the_mapping_and_the_file_is_imported_and_remembered(
         ("success", "odd2.csv")
     ]
     assert fetch(
-        conn, "select budgeted_amount::float8 as a from budget where department = 'IT'"
+        conn, "select budgeted_amount::float8 as a from budget where department = 'Bravo'"
     ) == [{"a": 250.0}]
     assert configs.load(conn, customer_id="acme")[0].column_mapping_version == 1
 
@@ -255,6 +257,8 @@ def test_a_rejected_file_imports_nothing_and_sync_history_says_so(conn, airflow,
     tasks = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances"
     assert _api(airflow, "GET", f"{tasks}/report_summary")["state"] == "success"
     assert _api(airflow, "GET", f"{tasks}/check_outcomes")["state"] == "failed"
+    log = json.dumps(_api(airflow, "GET", f"{tasks}/check_outcomes/logs/1?full_content=true"))
+    assert "beta: odd.csv was rejected in review by " in log  # who failed and why
 
     (rejected,) = _history(conn, run_id)
     assert rejected["status"] == "failed"
