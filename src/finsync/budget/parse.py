@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from finsync.budget.model import BudgetFileError, ParsedFile
+from finsync.budget.periods import period_evidence
 
 # --------------------------------------------------------------------------------------
 # Limits
@@ -384,43 +385,6 @@ def measure_of(header: str) -> str:
     if tokens & ACTUAL_WORDS:
         return "actual"
     return ""
-
-
-_PERIOD_VALUE_RE = re.compile(
-    r"^\s*(?:"
-    r"(?:fy|fiscal\s+year|ejercicio)?\s*'?(?:19|20)?\d{2}(?:\s*[-/]\s*(?:19|20)?\d{2})?"
-    r"|(?:fy|fiscal\s+year)\s*'?\d{2,4}"
-    r"|(?:q[1-4]|[1-4]q|h[12]|p\d{1,2}|m\d{1,2})\s*[-/ ]?\s*(?:fy)?\s*'?(?:\d{2}|\d{4})?"
-    r"|(?:fy)?\s*'?(?:19|20)?\d{2}\s*[-/ ]?\s*(?:q[1-4]|h[12]|p\d{1,2}|m\d{1,2})"
-    r"|[a-zäéû]{3,10}\.?[\s\-/']*(?:19|20)?\d{2}"
-    r"|(?:19|20)\d{2}[-/.]\d{1,2}(?:[-/.]\d{1,2})?(?:[T ][\d:.]+)?"
-    r"|\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)?\d{2}"
-    r"|\d{1,2}[-/.](?:19|20)\d{2}"
-    r")\s*$",
-    re.IGNORECASE,
-)
-
-
-def period_value_ratio(values: pd.Series) -> float:
-    """Share of the non-blank values that look like periods ('FY25', '2025-01', 'Jan-25',
-    'Q1 2025', '2024-25', 2025, dates). Month-name values count only if the name is a month."""
-    values = non_blank(values)
-    if values.empty:
-        return 0.0
-    distinct = pd.Series(values.unique())
-    looks = distinct.str.fullmatch(_PERIOD_VALUE_RE.pattern, case=False).fillna(False)
-    # a word + year ('Jan-25') only when the word is a month
-    words = distinct.str.extract(r"^\s*([^\W\d_]{3,10})", expand=False).fillna("")
-    folded_words = words.map(lambda w: fold_text(w))
-    is_word = words != ""
-    month_ok = folded_words.isin(list(MONTHS) + ["fy", "q", "fiscal", "ejercicio"])
-    looks = looks & (~is_word | month_ok | distinct.str.match(r"^\s*(?i:q[1-4]|fy|h[12])"))
-    # plain numbers count only when they are years
-    plain = distinct.str.fullmatch(r"\s*\d+(\.0)?\s*")
-    looks = looks & (~plain | distinct.str.fullmatch(r"\s*(?:19|20)\d{2}(\.0)?\s*"))
-    counts = values.value_counts()
-    weight = counts.reindex(distinct.to_numpy()).to_numpy(dtype=float)
-    return float((looks.to_numpy(dtype=float) * weight).sum() / weight.sum())
 
 
 # --------------------------------------------------------------------------------------
@@ -1486,10 +1450,16 @@ def detect_layout(frame: pd.DataFrame) -> tuple[str, list[str], list[str], list[
         others = [c for c in frame.columns if c not in keys]
         for name in others:
             if _PERIOD_COLUMN_HEADER_RE.search(fold_text(str(name))) or (
-                period_value_ratio(sample[name]) > 0.8
+                _reads_as_periods(sample[name])
             ):
                 return "long", [], [], []
     return "wide", kept, totals, warnings
+
+
+def _reads_as_periods(values: pd.Series) -> bool:
+    """The normaliser's parser reads most of the column as periods (not plain numbers)."""
+    evidence = period_evidence(values)
+    return evidence.periods - evidence.numbers > 0.8
 
 
 def _counting_headers(names: list[str]) -> dict[str, str]:
