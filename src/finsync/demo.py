@@ -191,6 +191,7 @@ def seed(
 # ---- the budget part of `make demo` --------------------------------------------------------
 
 DEMO_EXPORTS = PROJECT_ROOT / "samples" / "demo"
+BUDGET_RUN_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -325,13 +326,26 @@ def run_budget_sync(out: Callable[[str], None] = print) -> int:
     conf = json.dumps({"force": True})
     out(f"$ airflow dags test budget_sync -c '{conf}'")
     started = time.perf_counter()
-    result = subprocess.run(
-        [_airflow_exe(), "dags", "test", "budget_sync", "-c", conf],
-        env=airflow_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [_airflow_exe(), "dags", "test", "budget_sync", "-c", conf],
+            env=airflow_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            # A demo export the mapper is unsure of would wait for a person (review_sync):
+            # the demo says so instead of waiting for days.
+            timeout=BUDGET_RUN_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        tail = exc.stdout or b""  # bytes, whatever text= says
+        if isinstance(tail, bytes):
+            tail = tail.decode(errors="replace")
+        out(
+            f"budget_sync did not finish within {BUDGET_RUN_TIMEOUT_S} s (a review waiting for "
+            f"a person?); its output ends:\n{tail[-3000:]}"
+        )
+        return 1
     with warehouse.connect() as conn:
         outcomes = budget_outcomes(conn, before)
     out(f"budget_sync summary ({time.perf_counter() - started:.1f} s)")

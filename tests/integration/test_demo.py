@@ -108,3 +108,12 @@ def test_the_demo_talks_to_the_budget_service_beside_airflow(demo_env):
     assert len(tokens) == 2 and all(t["revoked_at"] is not None for t in tokens)
     rows = fetch(conn, "select reserved_amount, committed_amount from budget_utilization")
     assert rows and all(r["reserved_amount"] == 0 and r["committed_amount"] == 0 for r in rows)
+
+
+def test_a_budget_run_that_does_not_finish_stops_the_demo_with_a_reason(demo_env, monkeypatch):
+    monkeypatch.setattr(demo, "BUDGET_RUN_TIMEOUT_S", 1)
+    printed: list[str] = []
+    assert demo.run_budget_sync(printed.append) == 1
+    assert "budget_sync did not finish within 1 s (a review waiting for a person?)" in "\n".join(
+        printed
+    )
