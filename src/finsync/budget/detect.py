@@ -208,6 +208,10 @@ def detect_file_type(parsed: ParsedFile) -> FileTypeGuess:
     sample = frame.head(VALUE_SAMPLE_ROWS)
     numeric = {c: number_ratio(sample[c], lenient=True) >= 0.5 for c in columns}
     hits = _concept_hits(columns, numeric)
+    if parsed.layout == "wide" and parsed.period_columns:
+        # a budget-vs-actual report: its actual columns are a comparison next to the budget
+        # periods (left out by the layout), not a ledger extract
+        hits = [h for h in hits if (h.file_type, h.concept) != ("gl_actuals", "actuals")]
     scores: dict[str, float] = {t: 0.0 for t in CONCEPTS}
     reasons: dict[str, list[str]] = {t: [] for t in CONCEPTS}
     for hit in hits:

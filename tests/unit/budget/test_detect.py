@@ -147,3 +147,13 @@ def test_detection_ignores_the_file_name(write_csv):
     budget_named_payroll = write_csv(BUDGET, name="payroll_export.csv")
     assert detect(payroll_named_budget).file_type == "payroll"
     assert detect(budget_named_payroll).file_type == "budget"
+
+
+def test_a_budget_vs_actual_report_is_a_budget(write_csv):
+    """Actual and variance columns next to the budget periods are a comparison, not a ledger."""
+    header = ["Department", "GL Account", "Jan Budget", "Jan Actual", "Feb Budget", "Feb Actual"]
+    header += ["YTD Actual", "Variance"]
+    rows = [[d, "6100 Travel", "100", "90", "100", "95", "185", "15"] for d in ("Sales", "IT")]
+    parsed = parse_file(write_csv([header, *rows]))
+    assert parsed.period_columns == ["Jan Budget", "Feb Budget"]
+    assert detect_file_type(parsed).file_type == "budget"
