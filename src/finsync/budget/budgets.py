@@ -25,7 +25,7 @@ class Budgets:
     report: grain.GrainReport
     total_rows: int = 0
     problem: str | None = None
-    scenario: grain.Scenario | None = None
+    scenario: grain.Scenario | None = None  # the scenario a person must choose (problem)
 
 
 def _untimed(step: str) -> AbstractContextManager:
@@ -46,14 +46,18 @@ def to_budgets(
     scenario value to keep; `timed(step)` wraps each step (the sync's timings)."""
     with timed("grain"):
         report = grain.GrainReport(dropped_rows=dict(parsed.dropped_rows))
-        chosen = grain.find_scenario(parsed, mapping, scenario)
-        if chosen is not None and chosen.kept is None:
-            report.scenario = asdict(chosen)
-            return Budgets(None, report, 0, grain.scenario_problem(chosen, scenario), chosen)
-        if chosen is not None:
+        scenarios = grain.find_scenarios(parsed, mapping, scenario)
+        undecided = [s for s in scenarios if s.kept is None]
+        if undecided:
+            report.scenario = asdict(undecided[0])
+            problem = grain.scenario_problem(undecided[0], scenario)
+            return Budgets(None, report, 0, problem, undecided[0])
+        for chosen in scenarios:  # Scenario = Budget, then Version = Final: never summed
             parsed = grain.keep_scenario(parsed, chosen)
-            report.scenario = asdict(chosen)
-        dims, file_rows = grain.file_dimensions(parsed, mapping, chosen, report)
+        if scenarios:
+            report.scenario = asdict(scenarios[0])
+            report.other_scenarios = [asdict(s) for s in scenarios[1:]]
+        dims, file_rows = grain.file_dimensions(parsed, mapping, scenarios, report)
         totals = parsed.frame[grain.total_columns(parsed)]
     with timed("long"):
         long_rows = longform.to_long(parsed, mapping)
@@ -80,4 +84,4 @@ def to_budgets(
             default_currency=default_currency,
             columns=columns,
         )
-    return Budgets(summed, report, total, None, chosen)
+    return Budgets(summed, report, total)

@@ -29,7 +29,14 @@ import numpy as np
 import pandas as pd
 
 from finsync.budget.model import ColumnMapping, ParsedFile, RowError
-from finsync.budget.parse import fold_text, non_blank, number_ratio
+from finsync.budget.parse import (
+    ACTUAL_WORDS,
+    BUDGET_WORDS,
+    VARIANCE_WORDS,
+    fold_text,
+    non_blank,
+    number_ratio,
+)
 
 KEY = ("department", "sub_category", "fiscal_period")
 MAX_CENTS = 10**18 - 1  # numeric(18,2)
@@ -53,6 +60,15 @@ OTHER_SCENARIO_WORDS = frozenset(
     "actual actuals act forecast fcst fc outlook estimate projection prior py ly ytd variance"
     " working draft final proposed submitted revised amended target stretch best worst case"
     " v1 v2 v3 version current baseline latest".split()
+)
+MEASURE_WORDS = (
+    BUDGET_WORDS
+    | ACTUAL_WORDS
+    | VARIANCE_WORDS
+    | frozenset(
+        "amount amounts amt value total totals cost costs price qty quantity units fte hours"
+        " balance ytd sum importe monto betrag".split()
+    )
 )
 IDENTIFIER_WORDS = frozenset(
     "code id no nr num number fund account acct gl cost center centre dept department org"
@@ -94,7 +110,8 @@ class GrainReport:
     summed_budgets: int = 0  # budgets made of more than one row
     summed_columns: list[str] = field(default_factory=list)  # the dimensions summed away
     constant_columns: list[str] = field(default_factory=list)
-    scenario: dict[str, Any] | None = None
+    scenario: dict[str, Any] | None = None  # {column, kept, values, dropped_rows}
+    other_scenarios: list[dict[str, Any]] = field(default_factory=list)  # a second one (Version)
     conflicts: int = 0  # budget keys rejected as conflicts
     repeated_rows: int = 0  # exact repeats imported once
     dropped_rows: dict[str, int] = field(default_factory=dict)  # total/blank rows of the file
@@ -137,14 +154,15 @@ def _scenario_value_share(values: list[str]) -> float:
     return len(hits) / len(values) if values else 0.0
 
 
-def find_scenario(
+def find_scenarios(
     parsed: ParsedFile, mapping: ColumnMapping, preferred: str | None = None
-) -> Scenario | None:
-    """The file's scenario/version column with several values, and which value to keep:
-    `preferred` (the config's `scenario`), else the one value that means budget."""
+) -> list[Scenario]:
+    """Every scenario/version column with several values (a file may have both, Scenario and
+    Version), each with the value to keep: `preferred` (the config's `scenario`) where the
+    column holds it, else the one value that means budget, else None (a person decides)."""
     mapped = {c for c in mapping.columns().values() if c}
     frame = parsed.frame
-    found: Scenario | None = None
+    found: list[Scenario] = []
     for name in frame.columns:
         if name in mapped or name in parsed.period_columns:
             continue
@@ -156,16 +174,15 @@ def find_scenario(
         share = _scenario_value_share(distinct)
         if not ((by_header and share >= 0.5) or share == 1.0):
             continue
-        found = Scenario(str(name), None, sorted(distinct))
-        break
-    if found is None:
-        return None
-    if preferred:
-        match = [v for v in found.values if v.casefold() == preferred.strip().casefold()]
-        found.kept = match[0] if match else None
-        return found
-    budget = [v for v in found.values if _words(v) & BUDGET_SCENARIO_WORDS]
-    found.kept = budget[0] if len(budget) == 1 else None
+        scenario = Scenario(str(name), None, sorted(distinct))
+        wanted = (preferred or "").strip().casefold()
+        match = [v for v in scenario.values if v.casefold() == wanted]
+        budget = [v for v in scenario.values if _words(v) & BUDGET_SCENARIO_WORDS]
+        if match:
+            scenario.kept = match[0]
+        elif len(budget) == 1:
+            scenario.kept = budget[0]
+        found.append(scenario)
     return found
 
 
@@ -190,7 +207,7 @@ def keep_scenario(parsed: ParsedFile, scenario: Scenario) -> ParsedFile:
 
 def scenario_problem(scenario: Scenario, preferred: str | None) -> str:
     values = ", ".join(repr(v) for v in scenario.values)
-    if preferred:
+    if preferred and not any(v.casefold() == preferred.casefold() for v in scenario.values):
         return (
             f"the config keeps scenario {preferred!r}, but column {scenario.column!r} holds "
             f"only {values}; name one of them as the config's scenario"
@@ -207,25 +224,36 @@ def scenario_problem(scenario: Scenario, preferred: str | None) -> str:
 
 
 def _is_measure(name: str, values: pd.Series) -> bool:
-    """Another amount column (Amendments, Forecast, Total): numbers, not an identifier."""
+    """Another amount column (Amendments, Forecast, Total), not a code (GL 6100, Fund 1010,
+    Segment 2 = 0400): numbers written as money, or a measure's header, or integers of varying
+    length under a header that names no identifier."""
     values = non_blank(values.head(2_000))
     if values.empty or number_ratio(values) < 0.9:
         return False
+    words = _words(name)
+    if words & MEASURE_WORDS:
+        return True
     text = values.astype("str").str.strip()
-    money_like = text.str.contains(r"[.,()\-$€£¥]|\s", regex=True).mean() > 0.1
-    identifier = bool(_words(name) & IDENTIFIER_WORDS)
-    return money_like or not identifier
+    if text.str.contains(r"[.,()\-$€£¥]|\s", regex=True).mean() > 0.1:
+        return True  # money-like: separators, decimals, signs, symbols
+    digits_only = bool(text.str.fullmatch(r"\d+").all())
+    lengths = text.str.len()
+    code_like = digits_only and (
+        bool(words & IDENTIFIER_WORDS)
+        or (lengths.min() == lengths.max() and lengths.min() >= 2)
+        or bool(text.str.startswith("0").any())
+    )
+    return not code_like
 
 
 def dimension_columns(
-    parsed: ParsedFile, mapping: ColumnMapping, scenario: Scenario | None = None
+    parsed: ParsedFile, mapping: ColumnMapping, scenarios: list[Scenario] = ()
 ) -> tuple[list[str], list[str]]:
     """(dimensions, constant columns): the file's other columns that can tell two rows of
     one budget apart, and those holding a single value throughout."""
     excluded = {c for c in mapping.columns().values() if c}
-    excluded |= set(parsed.period_columns) | set(getattr(parsed, "total_columns", []) or [])
-    if scenario is not None:
-        excluded.add(scenario.column)
+    excluded |= set(parsed.period_columns) | set(parsed.total_columns)
+    excluded |= {s.column for s in scenarios}
     frame = parsed.frame
     dims: list[str] = []
     constants: list[str] = []
@@ -438,10 +466,10 @@ def aggregate(
 
 
 def file_dimensions(
-    parsed: ParsedFile, mapping: ColumnMapping, scenario: Scenario | None, report: GrainReport
+    parsed: ParsedFile, mapping: ColumnMapping, scenarios: list[Scenario], report: GrainReport
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The dimension columns of `parsed` and its file row numbers, for aggregate()."""
-    dims, constants = dimension_columns(parsed, mapping, scenario)
+    dims, constants = dimension_columns(parsed, mapping, scenarios)
     report.constant_columns = constants
     frame = parsed.frame[dims] if dims else parsed.frame.iloc[:, :0]
     return frame, np.asarray(parsed.source_rows, dtype=np.int64)

@@ -219,3 +219,32 @@ def test_rows_already_one_per_key_pass_through(tmp_path):
     )
     assert budgets.report.budgets_out == budgets.report.rows_in == 2
     assert budgets.report.summed_columns == []
+
+
+def test_a_scenario_and_a_version_column_are_both_resolved(tmp_path):
+    text = (
+        "Department,Category,Period,Amount,Scenario,Version\n"
+        "Sales,Travel,FY2026,100,Budget,Working\n"
+        "Sales,Travel,FY2026,120,Budget,Final\n"
+        "Sales,Travel,FY2026,90,Actual,Final\n"
+    )
+    asked = budgets_of(tmp_path, text, LONG)
+    assert "column 'Version' holds several scenarios" in asked.problem
+    budgets = budgets_of(tmp_path, text, LONG, scenario="Final")
+    assert amounts(budgets) == {("Sales", "Travel", "FY2026"): "120.00"}
+    assert budgets.report.scenario["kept"] == "Budget"
+    assert budgets.report.other_scenarios[0]["column"] == "Version"
+    assert budgets.report.other_scenarios[0]["kept"] == "Final"
+
+
+@pytest.mark.parametrize("code_header", ["Segment 2", "GL", "Natural Account"])
+def test_numeric_codes_are_dimensions_not_measures(tmp_path, code_header):
+    budgets = budgets_of(
+        tmp_path,
+        f"Department,{code_header},Category,Period,Amount\n"
+        "Sales,0400,Travel,FY2026,100\n"
+        "Sales,0410,Travel,FY2026,20\n",
+        LONG,
+    )
+    assert amounts(budgets) == {("Sales", "Travel", "FY2026"): "120.00"}
+    assert budgets.report.summed_columns == [code_header]
