@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,16 @@ airflow_env.apply()
 import psycopg  # noqa: E402
 
 from tests import processes  # noqa: E402
+
+processes.claim(SESSION_HOME)
+processes.sweep_stale_homes(SESSION_HOME)  # of sessions killed before their teardown
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")  # pytest then tears the session down
+
+
+signal.signal(signal.SIGTERM, _interrupted)  # e.g. `timeout`: the teardown still runs
 
 TEMPLATE = "finsync_template"
 

@@ -10,6 +10,7 @@ parent nor, if they call setsid, the group), waits, then kills what is left and 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -103,3 +104,43 @@ def describe(procs: list[psutil.Process]) -> str:
         except psutil.Error:
             lines.append(f"pid {p.pid}: (gone)")
     return "\n".join(lines)
+
+
+OWNER_FILE = "owner.pid"
+
+
+def claim(home: Path) -> None:
+    """Mark a session's home as this process's (see sweep_stale_homes)."""
+    (home / OWNER_FILE).write_text(str(os.getpid()))
+
+
+def sweep_stale_homes(current: Path) -> list[Path]:
+    """Homes beside `current` left by sessions that died without tearing down (SIGKILL): the
+    embedded server in each stopped (fast shutdown), the directory removed. A home whose owner
+    still runs, or that names no owner, is left alone. Returns the homes removed."""
+    removed = []
+    for home in current.parent.glob(current.name.rsplit("-", 1)[0] + "-*"):
+        if home == current:
+            continue
+        try:
+            owner = int((home / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if psutil.pid_exists(owner):
+            continue
+        _stop_postmaster(home / "pgdata")
+        shutil.rmtree(home, ignore_errors=True)
+        removed.append(home)
+    return removed
+
+
+def _stop_postmaster(pgdata: Path, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        postmaster = psutil.Process(pid)
+        if "postgres" not in postmaster.name():
+            return
+        postmaster.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+        postmaster.wait(timeout)
+    except (OSError, ValueError, psutil.Error):
+        pass

@@ -69,3 +69,22 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_sweep_removes_only_homes_whose_session_died(tmp_path):
+    dead = psutil.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    homes = {name: tmp_path / f"finsync-test-{name}" for name in ("me", "dead", "alive", "new")}
+    for home in homes.values():
+        (home / "airflow").mkdir(parents=True)
+    processes.claim(homes["me"])
+    (homes["dead"] / processes.OWNER_FILE).write_text(str(dead.pid))
+    (homes["alive"] / processes.OWNER_FILE).write_text(str(os.getppid()))
+    # "new" names no owner yet (a session between making its home and claiming it)
+
+    assert processes.sweep_stale_homes(homes["me"]) == [homes["dead"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "finsync-test-alive",
+        "finsync-test-me",
+        "finsync-test-new",
+    ]
