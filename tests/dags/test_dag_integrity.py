@@ -18,6 +18,7 @@ EXPECTED_TASKS = {
         "review_sync",
         "apply_reviews",
         "report_summary",
+        "check_outcomes",
     },
     "planning_financials_sync": {
         "check_sources",
