@@ -70,9 +70,10 @@ def session_home():
     yield SESSION_HOME
     _end_session_home()
     left = processes.leftovers(("FINSYNC_HOME", str(SESSION_HOME)))
+    described = processes.describe(left)
     for p in left:
         p.kill()
-    assert not left, "processes started by the tests outlived them:\n" + processes.describe(left)
+    assert not left, f"processes started by the tests outlived them:\n{described}"
 
 
 def pytest_unconfigure(config) -> None:
