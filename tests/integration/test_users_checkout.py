@@ -39,6 +39,14 @@ README_LINES = [
     ".venv/bin/finsync customers list",
     ".venv/bin/airflow dags test planning_financials_sync -c '{\"fiscal_year\": 2026}'",
 ]
+USERS_REVIEW = """from airflow.models.hitl import HITLDetail
+from airflow.models.taskinstance import TaskInstance
+from airflow.utils.session import create_session
+
+with create_session() as session:
+    ti = session.query(TaskInstance).first()
+    session.add(HITLDetail(ti_id=ti.id, options=["Import", "Reject"], subject="the user's"))
+"""
 # Tables whose rows the question is about (every table is compared, these are named).
 NAMED = ("dag_run", "task_instance", "hitl_detail", "connection", "variable")
 
@@ -195,9 +203,12 @@ def test_a_test_session_leaves_the_users_airflow_metadata_as_it_was(checkout):
     ):
         result = _sh(checkout, cmd, user_env)
         assert result.returncode == 0, result.stderr[-2000:]
+    # ... and a review request (as a budget_sync run parked for a person leaves one).
+    result = _sh(checkout, f".venv/bin/python - <<'EOF'\n{USERS_REVIEW}EOF", user_env)
+    assert result.returncode == 0, result.stderr[-2000:]
     conninfo = _airflow_conninfo(checkout)
     before = _snapshot(conninfo)
-    assert before["dag_run"] and before["connection"] and before["variable"]
+    assert all(before[t] for t in ("dag_run", "hitl_detail", "connection", "variable"))
 
     tmp = Path(tempfile.mkdtemp(prefix="fs-tmp-"))  # the inner session's temporary files
     try:
