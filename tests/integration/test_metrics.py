@@ -241,6 +241,9 @@ def test_requests_and_bookings_are_counted(client, conn):
                 method="GET",
                 status="404",
             ),
+            "made_up_method": sample(
+                text, "finsync_http_request_duration_seconds_count", method="other", status="405"
+            ),
         }
 
     before = counts()
@@ -254,10 +257,19 @@ def test_requests_and_bookings_are_counted(client, conn):
         r = client.post("/budget/check", json=body, headers=bearer(t["acme"]))
         assert r.status_code == 200
     assert client.get("/no/such/path/123").status_code == 404
+    assert client.request("BREW", "/budget/check").status_code == 405
     after = counts()
     delta = {k: (after[k] or 0) - (before[k] or 0) for k in after}
-    assert delta == {"booked": 1, "refused": 1, "replayed": 1, "checks": 3, "other": 1}
-    assert "/no/such/path" not in client.get("/metrics").text  # raw URLs never become labels
+    assert delta == {
+        "booked": 1,
+        "refused": 1,
+        "replayed": 1,
+        "checks": 3,
+        "other": 1,
+        "made_up_method": 1,
+    }
+    text = client.get("/metrics").text
+    assert "/no/such/path" not in text and "BREW" not in text  # never label values
 
 
 def test_on_the_airflow_mount_metrics_are_admin_only(warehouse, conn):

@@ -124,12 +124,12 @@ class Middleware:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "other"
             method = scope.get("method", "")
+            if method not in METHODS:  # a client's made-up method: not a label value of its own
+                method = "other"
             key = (endpoint, method, status)
             child = self._children.get(key)
             if child is None:
-                child = self._children[key] = REQUESTS.labels(
-                    endpoint, method if method in METHODS else "other", str(status)
-                )
+                child = self._children[key] = REQUESTS.labels(endpoint, method, str(status))
             child.observe(time.perf_counter() - start)
 
 
@@ -197,7 +197,7 @@ per_customer as (
         select count(*) as n from budget_data_source_config cc cross join lateral (
             select h.status, h.review from sync_history h
             where h.customer_id = cc.customer_id and h.config_id = cc.config_id
-            order by h.start_time desc, h.sync_id desc limit 1) x
+            order by h.start_time desc limit 1) x
         where cc.customer_id = c.customer_id and x.status = 'needs_review'
           and x.review is not null) rv on true
 ),
