@@ -472,6 +472,12 @@ def test_failing_syncs_fire_the_alert_in_a_real_prometheus(prometheus, api_serve
     )
     time.sleep(3)  # several rule evaluations on the good day: nothing fires
     assert not _firing(prometheus, "FinsyncSyncSuccessRateLow", "acme")
+    # and every scrape since, whichever worker answered it, reported all 12 (one worker's own
+    # counts would alternate with the other's)
+    changes = (
+        'sum(changes(finsync_http_request_duration_seconds_count{endpoint="/budget/check"}[3s]))'
+    )
+    assert _value(prometheus, changes) == 0
 
     # the customer's syncs fail: two unreadable files and a payroll export, through the sync
     for name in ("budget-1.xlsx", "budget-2.xlsx"):
