@@ -307,7 +307,7 @@ def cmd_api_serve(args) -> int:
         migrate.migrate(conn)
     from finsync.api.metrics import prepare_workers
 
-    prepare_workers()  # one directory for every worker's counters: GET /metrics counts them all
+    prepare_workers(args.workers)  # one directory for all workers' counters: /metrics counts all
     print(
         f"budget service on http://{args.host}:{args.port} (docs: /docs), {args.workers} worker(s)"
     )

@@ -563,3 +563,26 @@ def test_the_budget_sync_page_shows_the_last_7_days(seeded, tmp_path, warehouse)
     assert tiles["Wrong files prevented"][0] == "1"
     assert tiles["Stale customers"] == ("1", "beta")
     assert re.fullmatch(r"\d+\.\d (s|min)", tiles["p95 sync duration"][0])
+
+
+def test_serve_gives_several_workers_one_fresh_counters_directory(tmp_path, monkeypatch):
+    import tempfile
+
+    from finsync.api.metrics import MULTIPROC_ENV, prepare_workers
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv(MULTIPROC_ENV, "unset below")
+    monkeypatch.delenv(MULTIPROC_ENV)
+    assert prepare_workers(1) is None and MULTIPROC_ENV not in os.environ  # counts in memory
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"finsync-metrics-{gone.pid}-abc"  # a killed server's
+    mine = tmp_path / f"finsync-metrics-{os.getpid()}-def"  # a running one's
+    for d in (stale, mine):
+        d.mkdir()
+        (d / "counter_1.db").write_bytes(b"x")
+    path = prepare_workers(2)
+    assert os.environ[MULTIPROC_ENV] == path and Path(path).is_dir() and not os.listdir(path)
+    assert Path(path).parent == tmp_path and path not in (str(stale), str(mine))
+    assert not stale.exists() and mine.exists()
+    assert prepare_workers(2) == path  # set: kept

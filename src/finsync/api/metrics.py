@@ -33,6 +33,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -554,14 +555,34 @@ def install(app) -> None:
 # ---- several uvicorn workers: one directory for everyone's counters ------------------------
 
 
-def prepare_workers() -> str | None:
-    """For `finsync api serve`: a fresh PROMETHEUS_MULTIPROC_DIR (unless one is set) shared by
-    the workers it starts, removed at exit; returns it."""
+def prepare_workers(workers: int) -> str | None:
+    """For `finsync api serve`: with several workers, a fresh PROMETHEUS_MULTIPROC_DIR
+    (unless one is set) shared by the workers it starts, removed at exit; returns it. Such
+    directories left by a server that was killed (no exit handler ran) are removed first."""
     if os.environ.get(MULTIPROC_ENV):
         return os.environ[MULTIPROC_ENV]
-    path = tempfile.mkdtemp(prefix="finsync-metrics-")
+    if workers < 2:
+        return None  # one process: its counters in memory
+    for old in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*"):
+        pid = old.name[len(_DIR_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-")
     os.environ[MULTIPROC_ENV] = path
     import atexit
 
     atexit.register(shutil.rmtree, path, True)
     return path
+
+
+_DIR_PREFIX = "finsync-metrics-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
