@@ -41,7 +41,8 @@ def test_stop_ends_the_service_and_everything_it_started(tmp_path):
     assert {proc.pid, worker, helper} <= {p.pid for p in processes.leftovers(marker)}
 
     processes.stop(proc, timeout=2)  # the worker ignores SIGTERM: it gets SIGKILL after 2 s
-    assert processes.leftovers(marker) == []
+    # (other children of this session, a session-wide server say, are not this test's)
+    assert not {proc.pid, worker, helper} & {p.pid for p in processes.leftovers(marker)}
     assert not any(psutil.pid_exists(p) and _alive(p) for p in (proc.pid, worker, helper))
 
 
@@ -57,11 +58,23 @@ def test_leftovers_finds_an_orphan_by_its_environment(tmp_path):
         found = {p.pid for p in processes.leftovers(marker)}
         assert helper in found and proc.pid not in found
     finally:
-        left = processes.leftovers(marker)
+        left = _marked(marker)  # only this test's: never the session's own servers
         for p in left:
             p.kill()
         psutil.wait_procs(left, timeout=10)
-    assert processes.leftovers(marker) == []
+    assert _marked(marker) == []
+
+
+def _marked(marker: tuple[str, str]) -> list[psutil.Process]:
+    """The leftovers whose environment carries `marker` (started by this test)."""
+    marked = []
+    for p in processes.leftovers(marker):
+        try:
+            if p.environ().get(marker[0]) == marker[1]:
+                marked.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return marked
 
 
 def _alive(pid: int) -> bool:
