@@ -3,7 +3,7 @@ VENV        ?= .venv
 PYTHON      ?= python3
 export FINSYNC_HOME ?= $(CURDIR)/.finsync
 
-.PHONY: setup browser prometheus demo test unit ui lint bench clean
+.PHONY: setup browser prometheus demo test unit screenshots ui lint bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ test: setup browser prometheus
 unit: setup
 	$(VENV)/bin/ruff check src dags plugins tests bench
 	$(VENV)/bin/python -m pytest -q tests/unit tests/dags
+
+## The tutorial's screenshots (docs/img), taken by the onboarding browser test.
+screenshots: setup browser
+	DOCS_SCREENSHOTS=$(CURDIR)/docs/img $(VENV)/bin/python -m pytest -q \
+		tests/integration/test_budget_ui.py -k test_onboarding_a_customer_from_the_page
 
 ## 3. The Airflow UI (and scheduler) on the embedded default: http://localhost:8080
 ui: setup
