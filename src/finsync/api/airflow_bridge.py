@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from finsync.budget.model import API_RUN_PREFIX
+
 DAG_ID = "budget_sync"
-API_RUN_PREFIX = "api__"  # sync_history.triggered_by = 'api' for these runs
 
 
 def trigger(customer_id: str, *, force: bool, user: str) -> dict:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from finsync.budget import config as configs
-from finsync.budget.model import FIELDS
+from finsync.budget.model import API_RUN_PREFIX, FIELDS
 from finsync.budget.sync import sync_customer as run_sync
 from finsync.warehouse import connect
 
@@ -54,8 +54,6 @@ def select_customers(context) -> list[dict]:
 
 
 def _triggered_by(context) -> str:
-    from finsync.api.airflow_bridge import API_RUN_PREFIX
-
     run = context["dag_run"]
     if str(run.run_id).startswith(API_RUN_PREFIX):
         return "api"

@@ -14,6 +14,9 @@ BUDGET_COLUMNS = ("department", "sub_category", "fiscal_period", "budgeted_amoun
 # them); the period read is then the two values joined by a space (`FY26 Jan`).
 FIELDS = (*BUDGET_COLUMNS, "fiscal_year")
 REQUIRED_FIELDS = ("department", "fiscal_period", "budgeted_amount")
+# Runs the budget service starts (POST /sync/trigger, /files/import) carry this run-id
+# prefix, so their syncs are recorded as triggered_by = 'api'.
+API_RUN_PREFIX = "api__"
 FILE_TYPES = ("budget", "payroll", "expense", "invoice", "gl_actuals", "headcount", "unknown")
 
 
