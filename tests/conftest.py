@@ -58,6 +58,8 @@ TEMPLATE = "finsync_template"
 
 def _end_session_home() -> None:
     """Stop the session's embedded server and remove its home (idempotent)."""
+    if "airflow.settings" in sys.modules:  # in-process DAG runs: close their pool first
+        sys.modules["airflow.settings"].dispose_orm()
     if SESSION_HOME.exists():
         embedded.stop()
         shutil.rmtree(SESSION_HOME)

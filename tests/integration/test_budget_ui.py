@@ -218,7 +218,17 @@ def _seed(conn, tmp_path: Path) -> dict:
     return {"failed": failed, "unchanged": unchanged, "latest": latest, "review": review}
 
 
-def test_budget_sync_page_in_the_airflow_ui(conn, airflow, chromium, tmp_path):
+@pytest.fixture
+def patient_expect():
+    """expect() waits 20 s, not 5: the Airflow UI and each preview are slow on a busy machine."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
+def test_budget_sync_page_in_the_airflow_ui(conn, airflow, chromium, tmp_path, patient_expect):
     from playwright.sync_api import expect
 
     started = time.monotonic()
@@ -452,16 +462,6 @@ def _onboarding_dirs() -> set[Path]:
     import tempfile
 
     return set(Path(tempfile.gettempdir()).glob("finsync-onboarding-*"))
-
-
-@pytest.fixture
-def patient_expect():
-    """expect() waits 20 s, not 5: each preview reads the sample again on a busy machine."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=20_000)
-    yield
-    expect.set_options(timeout=5_000)
 
 
 def test_onboarding_a_customer_from_the_page(
