@@ -35,7 +35,7 @@ prometheus:
 test: setup browser prometheus
 	$(VENV)/bin/ruff check src dags plugins tests bench
 	$(VENV)/bin/sqlfluff lint include/sql --quiet --processes 1
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2
 
 ## The edit-test loop: ruff and the fast tests (tests/unit, tests/dags; no Airflow services,
 ## no protocol servers, the SQL checks on the embedded PostgreSQL). `make test` before a commit.
