@@ -566,6 +566,8 @@ def test_validate_source_config_refuses_the_password_key_exactly():
         ("local", {"path": "/d", "settle_seconds": -1}, "settle_seconds must be a whole number"),
         ("local", {"path": "/d", "header_row": 0}, "header_row must be a whole number >= 1"),
         ("local", {"path": "/d", "glob": []}, "glob must be a non-empty pattern"),
+        ("local", {"path": "/d", "scenario": " "}, "scenario must name the scenario"),
+        ("local", {"path": "/d", "duplicates": "add"}, "duplicates must be 'reject'"),
         ("ftp", {"path": "/d"}, "source_type must be one of local, upload, sftp, s3"),
     ],
 )
@@ -576,6 +578,7 @@ def test_validate_source_config_checks_keys_per_type(source_type, config, messag
 
 def test_valid_configs_build_their_sources():
     full = {"path": "/d", "glob": ["*.csv"], "sheet": "FY26", "header_row": 3, "settle_seconds": 0}
+    full |= {"scenario": "Budget", "duplicates": "sum"}
     validate_source_config("local", full)
     s3 = build_source("acme", "s3", {"conn_id": "acme_s3", "bucket": "budgets"})
     assert (s3.prefix, s3.globs) == ("", DEFAULT_GLOBS)

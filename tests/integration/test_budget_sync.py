@@ -176,9 +176,18 @@ def test_unclear_mapping_stops_as_needs_review_and_a_confirmed_mapping_imports(c
         "Thing,Other,When,Value\nAlpha,Events,Jan 2026,150\nBravo,Cloud,Jan 2026,200\n",
         age_s=60,
     )
+    # as a mapping saved before the fiscal_year field existed: no such key
+    conn.execute(
+        "update budget_data_source_config set column_mapping = column_mapping - 'fiscal_year' "
+        "where config_id = %s",
+        (cfg.config_id,),
+    )
     (cfg,) = configs.load(conn, config_id=cfg.config_id)
+    assert "fiscal_year" not in cfg.column_mapping
     nxt = sync_customer(conn, cfg, work_dir=work)
     assert nxt.status == "success" and nxt.counts["updated"] == 1
+    # ... is the same mapping: no new version
+    assert fetch(conn, "select count(*) as n from budget_column_mapping_history")[0]["n"] == 1
 
 
 def test_mass_deletion_needs_review(conn, folders):
@@ -374,3 +383,39 @@ def test_a_persons_mapping_teaches_the_mapper_for_other_customers(conn, folders,
     outcome = sync_customer(conn, delta, work_dir=work)
     assert outcome.status == "needs_review"
     assert "department" in outcome.message
+
+
+def test_a_scenario_review_asks_which_scenario_and_the_answer_is_kept(conn, folders):
+    """The review_sync form for an undecided scenario, then apply_reviews with the answer:
+    the file imports the chosen scenario and the config keeps it for the next files."""
+    from types import SimpleNamespace
+
+    from finsync.budget import airflow_steps
+
+    inbox, work = folders
+    cfg = _config(conn, inbox)
+    _drop(
+        inbox,
+        "budget_versions.csv",
+        "Cost Centre,Account,Period,Budget Amount,Version\n"
+        "IT,Cloud,Jan 2026,100,Working\nIT,Cloud,Jan 2026,120,Final\n",
+    )
+    outcome = sync_customer(conn, cfg, work_dir=work, run_id="run-1")
+    assert outcome.status == "needs_review"
+    (row,) = fetch(conn, "select * from sync_history where status = 'needs_review'")
+    form = airflow_steps.review_request(row)
+    assert form["subject"] == "Which scenario of acme's file is the budget?"
+    assert form["params"]["scenario"].schema["enum"] == [None, "Final", "Working"]
+    review = {"config_id": cfg.config_id, "customer_id": "acme", "kind": "scenario"}
+    answer = {
+        "chosen_options": ["Import"],
+        "params_input": {"scenario": "Final"},
+        "responded_by_user": {"name": "ana"},
+    }
+    context = {"params": {}, "dag_run": SimpleNamespace(run_id="run-1", run_type="manual")}
+    (result,) = airflow_steps.apply_reviews([review], [answer], context)
+    assert result == {"customer_id": "acme", "status": "success"}
+    (budget,) = fetch(conn, "select budgeted_amount from budget")
+    assert budget["budgeted_amount"] == D("120.00")
+    (cfg,) = configs.load(conn, config_id=cfg.config_id)
+    assert cfg.source_config["scenario"] == "Final"

@@ -151,9 +151,8 @@ def test_detection_ignores_the_file_name(write_csv):
 
 def test_a_budget_vs_actual_report_is_a_budget(write_csv):
     """Actual and variance columns next to the budget periods are a comparison, not a ledger."""
-    header = ["Department", "GL Account", "Jan Budget", "Jan Actual", "Feb Budget", "Feb Actual"]
-    header += ["YTD Actual", "Variance"]
-    rows = [[d, "6100 Travel", "100", "90", "100", "95", "185", "15"] for d in ("Sales", "IT")]
+    header = ["Department", "GL Account", "Jan-26", "Feb-26", "Mar-26", "YTD Actual", "Variance"]
+    rows = [[d, "6100 Travel", "100", "100", "100", "285", "15"] for d in ("Sales", "IT")]
     parsed = parse_file(write_csv([header, *rows]))
-    assert parsed.period_columns == ["Jan Budget", "Feb Budget"]
+    assert parsed.period_columns == ["Jan-26", "Feb-26", "Mar-26"]
     assert detect_file_type(parsed).file_type == "budget"
