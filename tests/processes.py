@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +57,27 @@ def running(cmd: Sequence[str], *, env: dict[str, str], log: Path) -> Iterator[s
         yield proc
     finally:
         stop(proc)
+
+
+@contextmanager
+def serving(
+    cmd: Sequence[str], *, env: dict[str, str], log: Path, ready: str, timeout: float = 60
+) -> Iterator[subprocess.Popen]:
+    """`running`, once the URL `ready` answers 200 (the process must not exit meanwhile)."""
+    import httpx
+
+    with running(cmd, env=env, log=log) as proc:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert proc.poll() is None, f"{cmd[0]} exited: {log.read_text()[-2000:]}"
+            try:
+                if httpx.get(ready, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"{ready} not ready: {log.read_text()[-2000:]}"
+            time.sleep(0.1)
+        yield proc
 
 
 def _signal_group(pgid: int, sig: int) -> None:

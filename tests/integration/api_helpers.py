@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
@@ -107,15 +105,5 @@ def uvicorn_server(log: Path, **env: str) -> Iterator[str]:
     cmd = [sys.executable, "-m", "uvicorn", "finsync.api.app:app", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     url = f"http://127.0.0.1:{port}"
-    with processes.running(cmd, env={**os.environ, **env}, log=log) as proc:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"uvicorn exited: {log.read_text()[-2000:]}"
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"uvicorn did not start: {log.read_text()[-2000:]}"
-            time.sleep(0.1)
+    with processes.serving(cmd, env={**os.environ, **env}, log=log, ready=f"{url}/openapi.json"):
         yield url

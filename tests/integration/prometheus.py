@@ -100,19 +100,10 @@ def prometheus_server(workdir: Path) -> Iterator[Prometheus]:
     ]
     log = workdir / "prometheus.log"
     url = f"http://127.0.0.1:{port}"
-    with processes.running(
+    with processes.serving(
         cmd,
         env={"PATH": "/usr/bin:/bin", "FINSYNC_HOME": os.environ.get("FINSYNC_HOME", "")},
         log=log,
-    ) as proc:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"prometheus exited: {log.read_text()[-2000:]}"
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"prometheus not ready: {log.read_text()[-2000:]}"
-            time.sleep(0.2)
+        ready=f"{url}/-/ready",
+    ):
         yield Prometheus(url=url, targets=targets)

@@ -391,17 +391,8 @@ def api_serve(warehouse, tmp_path):
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tmp_path / "serve.log"
     cmd = [finsync, "api", "serve", "--workers", "2", "--port", str(port)]
-    with processes.running(cmd, env=env, log=log) as proc:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"finsync api serve exited: {log.read_text()[-2000:]}"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"not serving: {log.read_text()[-2000:]}"
-            time.sleep(0.2)
+    ready = f"http://127.0.0.1:{port}/metrics"
+    with processes.serving(cmd, env=env, log=log, ready=ready, timeout=90):
         yield f"127.0.0.1:{port}"
 
 
@@ -517,17 +508,7 @@ def served_under_finsync(log: Path):
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with processes.running(cmd, env=env, log=log) as proc:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"uvicorn exited: {log.read_text()[-2000:]}"
-            try:
-                if httpx.get(f"{url}/finsync/ui/", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"uvicorn did not start: {log.read_text()[-2000:]}"
-            time.sleep(0.1)
+    with processes.serving(cmd, env=env, log=log, ready=f"{url}/finsync/ui/"):
         yield url
 
 
