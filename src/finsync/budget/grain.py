@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from finsync.budget.model import ColumnMapping, ParsedFile, RowError
+from finsync.budget.normalize import NormalizedRows, normalize, normalize_amounts
 from finsync.budget.parse import (
     ACTUAL_WORDS,
     BUDGET_WORDS,
@@ -360,22 +361,26 @@ def aggregate(
         rejected[mask] = True
 
     # two currencies under one key: never summed
-    currencies = pd.Series(sub["currency"].astype("str").to_numpy()).groupby(group)
+    currency = sub["currency"].astype("str").to_numpy()
+    currencies = pd.Series(currency).groupby(group)
     mixed_groups = currencies.nunique().to_numpy() > 1
-    member_cache: dict[int, np.ndarray] = {}
+    # each key's rows, for messages: one sort, then a slice per key (never a scan per row)
+    by_group = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[by_group], np.arange(group.max() + 2))
 
-    def others(i: int) -> str:  # the other rows of row i's budget key, for messages
-        g = int(group[i])
-        if g not in member_cache:
-            member_cache[g] = source_rows[group == g]
-        return _row_names(member_cache[g][member_cache[g] != source_rows[i]])
+    def members(g: int) -> np.ndarray:
+        return by_group[starts[g] : starts[g + 1]]
+
+    def others(i: int) -> str:  # the other rows of row i's budget key
+        rows_of_key = source_rows[members(int(group[i]))]
+        return _row_names(rows_of_key[rows_of_key != source_rows[i]])
 
     if mixed_groups.any():
         mixed = mixed_groups[group]
         reject(
             mixed,
             lambda i: TWO_CURRENCIES.format(
-                ", ".join(sorted(set(sub["currency"].to_numpy()[group == group[i]].astype(str)))),
+                ", ".join(sorted(set(currency[members(int(group[i]))]))),
                 others(i),
             ),
         )
@@ -387,7 +392,7 @@ def aggregate(
             "g": group,
             "s": signature,
             "a": sub["budgeted_amount"].to_numpy(),
-            "c": sub["currency"].astype(str).to_numpy(),
+            "c": currency,
         }
     )
     # (with duplicates: sum, two identical lines are two lines: both are summed)
@@ -482,20 +487,31 @@ def incomplete_sums(summed: Summed, rejected_keys: pd.DataFrame) -> Summed:
     if rejected_keys.empty or not summed.report.summed_budgets:
         return summed
     rows = summed.rows
-    dept = rows["department"].astype("str").to_numpy()
-    sub = rows["sub_category"].astype("str").fillna("").to_numpy()
-    period = rows["fiscal_period"].astype("str").to_numpy()
-    bad = np.zeros(len(rows), dtype=bool)
-    why: dict[int, list[int]] = {}
-    for r in rejected_keys.itertuples(index=False):
-        hit = (dept == (r.department or "")) & (sub == (r.sub_category or ""))
-        if r.fiscal_period:
-            hit &= period == r.fiscal_period
-        for i in np.flatnonzero(hit).tolist():
-            why.setdefault(i, []).append(int(r.source_row))
-        bad |= hit
-    if not bad.any():
+    on = ["department", "sub_category"]
+
+    def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(
+            department=frame["department"].astype("str").fillna(""),
+            sub_category=frame["sub_category"].astype("str").fillna(""),
+        )
+
+    budgets = keyed(rows[[*on, "fiscal_period"]]).assign(line=np.arange(len(rows)))
+    rejected = keyed(rejected_keys)
+    dated = rejected["fiscal_period"].notna()
+    hits = pd.concat(  # set-based: a join, not a scan of the budgets per rejected row
+        [
+            budgets.merge(rejected.loc[dated], on=[*on, "fiscal_period"]),
+            budgets.merge(rejected.loc[~dated].drop(columns="fiscal_period"), on=on),
+        ]
+    )[["line", "source_row"]]
+    if hits.empty:
         return summed
+    why = {
+        int(line): sorted(set(group.astype("int64").tolist()))
+        for line, group in hits.groupby("line")["source_row"]
+    }
+    bad = np.zeros(len(rows), dtype=bool)
+    bad[list(why)] = True
     errors = list(summed.errors)
     for i in np.flatnonzero(bad).tolist():
         errors.append(
@@ -503,7 +519,7 @@ def incomplete_sums(summed: Summed, rejected_keys: pd.DataFrame) -> Summed:
                 int(rows.at[i, "source_row"]),
                 str(rows.at[i, "source_column"]) if "source_column" in rows.columns else None,
                 str(rows.at[i, "budgeted_amount"]),
-                INCOMPLETE.format(_row_names(np.asarray(sorted(set(why[i]))))),
+                INCOMPLETE.format(_row_names(np.asarray(why[i]))),
             )
         )
     errors.sort(key=lambda e: e.row or 0)
@@ -531,8 +547,6 @@ def check_totals(
     """Warnings for rows whose total column differs from the sum of their period amounts.
     `parsed_totals`: the total columns, one row per file data row (aligned with file_rows);
     `rows`: normalize()'s accepted long rows (one per file row and period)."""
-    from finsync.budget.normalize import normalize_amounts
-
     if parsed_totals.empty or rows.empty:
         return []
     sums = (
@@ -579,8 +593,6 @@ def _rejected_keys(
     """The budget keys of the long rows normalize() rejected, read again with every amount
     set to 0 (so only the department and period decide); a key whose period cannot be read
     covers every period of its department and sub-category."""
-    from finsync.budget.normalize import normalize
-
     bad = long_rows.loc[long_rows["source_row"].isin(list(error_rows))]
     if bad.empty:
         return pd.DataFrame(columns=["department", "sub_category", "fiscal_period", "source_row"])
@@ -600,7 +612,7 @@ def _rejected_keys(
 
 
 def sum_to_budgets(
-    normalised: Any,
+    normalised: NormalizedRows,
     long_rows: pd.DataFrame,
     *,
     dims: pd.DataFrame,
@@ -611,11 +623,9 @@ def sum_to_budgets(
     fiscal_year_start_month: int,
     default_currency: str,
     columns: dict[str, str | None],
-) -> Any:
+) -> NormalizedRows:
     """normalize()'s result with its rows summed to one per budget key (aggregate()), the
     grain's errors added to the row errors, and a wide file's total columns checked."""
-    from finsync.budget.normalize import NormalizedRows
-
     error_rows = {e.row for e in normalised.errors if e.row is not None}
     warnings = list(normalised.warnings)
     if totals_frame is not None and not totals_frame.empty:
