@@ -379,6 +379,8 @@ def _popen(extra_env: dict[str, str], *argv: str) -> subprocess.Popen:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from finsync.budget.config import FREQUENCIES
+
     parser = argparse.ArgumentParser(prog="finsync", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -453,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--frequency",
         default="daily",
-        choices=["hourly", "every_4_hours", "every_12_hours", "daily", "manual"],
+        choices=list(FREQUENCIES),
     )
     add.add_argument("--default-currency", default="USD")
     add.add_argument("--fiscal-year-start-month", type=int, default=1)

@@ -22,25 +22,28 @@ from typing import Any
 import psycopg
 from fastapi import HTTPException
 
+from finsync.budget.config import FREQUENCIES
 from finsync.fiscal import fiscal_month_of, fiscal_year_of
 
 CENT = Decimal("0.01")
 MAX_RATE = Decimal("1e10")
 MAX_BOOKED = Decimal("1e16")  # numeric(18, 2)
 RATE_PLACES = Decimal("1e-10")  # the scale of budget_reservation.fx_rate, numeric(20, 10)
+# How often each sync frequency runs, in seconds (`manual` never): from budget/config.py.
 FREQUENCY_SECONDS = {
-    "hourly": 3600,
-    "every_4_hours": 14400,
-    "every_12_hours": 43200,
-    "daily": 86400,
+    name: int(every.total_seconds()) for name, every in FREQUENCIES.items() if every is not None
 }
+_FREQUENCY_CASE = (
+    "case frequency "
+    + " ".join(f"when '{name}' then {seconds}" for name, seconds in FREQUENCY_SECONDS.items())
+    + " end"
+)
 
-_CUSTOMER_SQL = """
+_CUSTOMER_SQL = f"""
 select
     (select fiscal_year_start_month from budget_data_source_config
       where customer_id = %(c)s order by enabled desc, config_id limit 1) as fy_start,
-    (select min(case frequency when 'hourly' then 3600 when 'every_4_hours' then 14400
-                 when 'every_12_hours' then 43200 when 'daily' then 86400 end)
+    (select min({_FREQUENCY_CASE})
        from budget_data_source_config where customer_id = %(c)s and enabled) as frequency_s,
     (select end_time from sync_history
       where customer_id = %(c)s and status in ('success', 'partial', 'unchanged')

@@ -32,12 +32,13 @@ from fastapi.routing import APIRoute
 from finsync.api import db
 from finsync.api.auth import Admin, Who
 from finsync.api.schemas import CURRENCY, CUSTOMER_ID, Problem
+from finsync.budget.config import FREQUENCIES
 
 MAX_SAMPLE_BYTES = 20 * 1024 * 1024  # a sample export: enough for ~200k rows of CSV
 _MULTIPART_SLACK = 64 * 1024  # the form's other fields and the multipart framing
 PREVIEW_ROWS = 20  # budgets and rejected rows shown
 MAX_COLUMN_NAME = 500
-Frequency = Literal["hourly", "every_4_hours", "every_12_hours", "daily", "manual"]
+Frequency = Literal[*FREQUENCIES]  # budget/config.py owns the frequencies
 SourceType = Literal["local", "sftp", "s3", "upload"]
 
 

@@ -32,7 +32,7 @@ from finsync.api.schemas import (
 from finsync.budget import config as configs
 
 router = APIRouter()
-Frequency = Literal["hourly", "every_4_hours", "every_12_hours", "daily", "manual"]
+Frequency = Literal[*configs.FREQUENCIES]  # budget/config.py owns the frequencies
 SourceType = Literal["local", "sftp", "s3", "upload"]
 Pct = decimal_in(
     maximum=100, places=2, positive=False, text=r"^0*(100(\.00?)?|[0-9]{1,2}(\.[0-9]{1,2})?)$"
