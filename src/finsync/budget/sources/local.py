@@ -1,0 +1,84 @@
+"""`local` and `upload` sources: a folder on the Airflow workers (`path`, `glob`); `upload`
+is the drop folder the API writes posted files to, read the same way."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from finsync.budget.sources.base import DEFAULT_GLOBS, BudgetSource, RemoteFile, matches
+
+
+def _from_epoch_ns(ns: int) -> datetime:
+    """An aware UTC datetime from nanoseconds since the epoch, exact to the microsecond."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+
+
+class LocalSource(BudgetSource):
+    """A folder on the workers; `upload` is the API's drop folder, read the same way."""
+
+    source_type = "local"
+    required_keys = ("path",)
+
+    def __init__(
+        self,
+        customer_id: str,
+        path: str,
+        globs: Sequence[str] = DEFAULT_GLOBS,
+        source_type: str | None = None,
+    ) -> None:
+        super().__init__(customer_id, globs)
+        if source_type is not None:
+            self.source_type = source_type
+        self.folder = Path(path).expanduser()
+
+    @classmethod
+    def from_config(
+        cls, customer_id: str, source_config: Mapping[str, Any], globs: Sequence[str]
+    ) -> LocalSource:
+        return cls(customer_id, source_config["path"], globs)
+
+    def location(self) -> str:
+        return f"folder {self.folder}"
+
+    def list_files(self) -> list[RemoteFile]:
+        if not self.folder.is_dir():
+            raise self.error(
+                "the folder does not exist or is not a folder",
+                "Check source_config.path and that the folder is mounted on the workers.",
+            )
+        try:
+            entries = list(os.scandir(self.folder))
+        except PermissionError:
+            raise self.error("permission denied listing the folder") from None
+        return [self._entry_file(e) for e in entries if e.is_file() and matches(e.name, self.globs)]
+
+    def stat(self, name: str) -> RemoteFile | None:
+        path = self.folder / name
+        return self._entry_file(path) if path.is_file() else None
+
+    def _entry_file(self, entry: os.DirEntry | Path) -> RemoteFile:
+        st = entry.stat()
+        path = os.fspath(entry)  # a DirEntry's path, or the Path itself
+        return self._file(entry.name, st.st_size, _from_epoch_ns(st.st_mtime_ns), path)
+
+    def _check_destination(self, dest_dir: Path) -> None:
+        if dest_dir.resolve().is_relative_to(self.folder.resolve()):
+            raise self.error(
+                "the working folder is inside the customer's folder",
+                "Choose a working folder outside it: the customer's folder is read only.",
+            )
+
+    def _download(self, remote: RemoteFile, target: Path) -> None:
+        # copyfile, not copy2: the working copy's own mtime is its download time (retention).
+        shutil.copyfile(remote.ref, target)
+
+
+class UploadSource(LocalSource):
+    """The API's drop folder for posted files: a local folder under another name."""
+
+    source_type = "upload"
