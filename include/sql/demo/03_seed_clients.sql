@@ -121,15 +121,15 @@ insert into clients (
 select
     client_id,
     -- the client number keeps generated names unique
-    name_prefix || ' ' || name_industry || ' ' || client_no || ' ' || legal_suffix,
+    name_prefix || ' ' || name_industry || ' ' || client_no || ' ' || legal_suffix as client_name,
     cse_name,
     case
         when u_segment < 0.05 then 'Giant'
         when u_segment < 0.20 then 'Large'
         when u_segment < 0.55 then 'Medium'
         else 'Small'
-    end,
+    end as segment,
     country,
-    since_floor + floor(u_since * (first_year_start - since_floor))::int,
-    case when u_churned < 0.06 then 'churned' else 'active' end
+    since_floor + floor(u_since * (first_year_start - since_floor))::int as customer_since,
+    case when u_churned < 0.06 then 'churned' else 'active' end as status
 from named;

@@ -97,9 +97,9 @@ select
     client_id,
     fiscal_year,
     fiscal_month,
-    case when is_churned then 0 else arr_without_churn end,
+    case when is_churned then 0 else arr_without_churn end as arr,
     case
         when is_churned_before_year then 0
         else round(100 * arr_without_churn::float8 * target_uplift)::bigint * 0.01
-    end
+    end as target_arr
 from client_months;

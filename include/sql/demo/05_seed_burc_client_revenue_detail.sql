@@ -76,6 +76,6 @@ select
     fiscal_month,
     revenue_type,
     -- whole cents in float8, then numeric: cheaper than casting each float8 to numeric
-    round(100 * amount)::bigint * 0.01
+    round(100 * amount)::bigint * 0.01 as amount
 from revenue_lines
 where u_presence < presence_share;

@@ -72,7 +72,7 @@ select
     fiscal_month,
     category,
     -- whole cents in float8, then numeric: cheaper than casting each float8 to numeric
-    round(100 * amount)::bigint * 0.01
+    round(100 * amount)::bigint * 0.01 as amount
 from forecast_lines
 where
     category = 'runrate'

@@ -130,10 +130,10 @@ select
     case
         when bridge_kind = 'bridge' then greatest(net_change, 0) + churn_within
         else 0
-    end,
+    end as expansion_arr,
     case
         when bridge_kind = 'bridge' then greatest(-net_change, 0) + churn_within
         else 0
-    end,
-    case when bridge_kind = 'churn' then starting_arr else 0 end
+    end as contraction_arr,
+    case when bridge_kind = 'churn' then starting_arr else 0 end as churned_arr
 from bridges;

@@ -78,6 +78,6 @@ select
             end
         )::numeric,
         2
-    ),
+    ) as arr_at_risk,
     expected_date
 from at_risk;

@@ -131,7 +131,7 @@ insert into burc_pipeline_deals (
     status
 )
 select
-    'D-' || fiscal_year || '-' || substr(client_id, 2) || '-' || slot,
+    'D-' || fiscal_year || '-' || substr(client_id, 2) || '-' || slot as deal_id,
     client_id,
     fiscal_year,
     deal_type,
@@ -141,7 +141,7 @@ select
         when u_probability < 0.40 then 'Qualify'
         when u_probability < 0.75 then 'Propose'
         else 'Negotiate'
-    end,
+    end as stage,
     -- an open deal's probability rises with its stage (u_probability also picks the stage)
     case
         when status = 'won' then 1
@@ -150,7 +150,7 @@ select
         when u_probability < 0.75
             then round((0.30 + 0.30 * (u_probability - 0.40) / 0.35)::numeric, 2)
         else round((0.60 + 0.30 * (u_probability - 0.75) / 0.25)::numeric, 2)
-    end,
+    end as probability,
     greatest(
         -- whole hundreds in float8, then numeric: cheaper than casting each float8 to numeric
         round(
@@ -162,7 +162,7 @@ select
             / 100
         )::bigint * 100.00,
         100
-    ),
+    ) as value,
     expected_close_date,
     status
 from outcomes;

@@ -100,15 +100,15 @@ termed as (
 
 insert into burc_contracts (contract_id, client_id, start_date, end_date, annual_value, status)
 select
-    'K-' || substr(client_id, 2) || '-' || contract_no,
+    'K-' || substr(client_id, 2) || '-' || contract_no as contract_id,
     client_id,
     (end_date + 1 - make_interval(years => term_years))::date,
     end_date,
-    round(arr * (0.6 + 0.6 * u_value)::numeric / contract_count, 2),
+    round(arr * (0.6 + 0.6 * u_value)::numeric / contract_count, 2) as annual_value,
     case
         when churn_date is not null and end_date >= churn_date then 'cancelled'
         when churn_date is not null then 'expired'
         when end_date < status_date and u_lapse < 0.3 then 'expired'
         else 'active'
-    end
+    end as status
 from termed;

@@ -53,5 +53,5 @@ insert into client_health_history (client_id, snapshot_date, health_score)
 select
     client_id,
     snapshot_date,
-    greatest(0, least(100, round(raw_score)))::int
+    greatest(0, least(100, round(raw_score)))::int as health_score
 from scores;

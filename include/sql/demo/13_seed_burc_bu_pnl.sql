@@ -72,5 +72,5 @@ select
     business_unit,
     fiscal_year,
     revenue,
-    round(revenue * (0.10 + 0.20 * u_ebita)::numeric, 2)
+    round(revenue * (0.10 + 0.20 * u_ebita)::numeric, 2) as ebita
 from pnl;

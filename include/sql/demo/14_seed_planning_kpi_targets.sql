@@ -77,7 +77,7 @@ select
             )::numeric,
             1
         )
-    end
+    end as target_value
 from scope_years as sy
 cross join params as p
 cross join (

@@ -100,7 +100,7 @@ tier_rows as (
 insert into client_segmentation (client_id, tier_id, cse_name, effective_from, effective_to)
 select
     client_id,
-    'T' || tier_level,
+    'T' || tier_level as tier_id,
     cse_name,
     effective_from,
     effective_to

@@ -178,7 +178,7 @@ dated as (
 insert into segmentation_events (event_id, client_id, event_type_id, event_date, status)
 select
     'EV-' || d.fiscal_year || '-' || substr(d.client_id, 2) || '-' || d.event_type_id
-    || '-' || lpad(d.event_no::text, 2, '0'),
+    || '-' || lpad(d.event_no::text, 2, '0') as event_id,
     d.client_id,
     d.event_type_id,
     d.event_date,
@@ -188,7 +188,7 @@ select
         when d.u_status < 0.88 then 'completed'
         when d.u_status < 0.98 then 'cancelled'
         else 'scheduled'
-    end
+    end as status
 from dated as d
 cross join params as p
 left join churn_dates as c on d.client_id = c.client_id

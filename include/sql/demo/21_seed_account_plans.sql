@@ -40,7 +40,7 @@ draws as (
 
 insert into account_plans (plan_id, client_id, fiscal_year, cse_name, status)
 select
-    'AP-' || fiscal_year || '-' || substr(client_id, 2),
+    'AP-' || fiscal_year || '-' || substr(client_id, 2) as plan_id,
     client_id,
     fiscal_year,
     cse_name,
@@ -54,6 +54,6 @@ select
         when u_status < 0.92 then 'approved'
         when u_status < 0.97 then 'in_review'
         else 'draft'
-    end
+    end as status
 from draws
 where u_plan < 0.85;

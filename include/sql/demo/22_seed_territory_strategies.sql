@@ -33,5 +33,5 @@ select
         when is_last_year then 'draft'
         when u_status < 0.9 then 'approved'
         else 'in_review'
-    end
+    end as status
 from draws;
