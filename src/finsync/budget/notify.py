@@ -29,7 +29,11 @@ def message(row: dict) -> tuple[str, str]:
 
 
 def notifiers_for(settings: dict, row: dict) -> list:
-    subject, text = message(row)
+    return channels(settings, *message(row))
+
+
+def channels(settings: dict, subject: str, text: str) -> list:
+    """The customer's notifiers (`notify` of its config), each carrying this message."""
     found = []
     if smtp := settings.get("smtp"):
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
@@ -55,6 +59,46 @@ def notifiers_for(settings: dict, row: dict) -> list:
     return found
 
 
+def threshold_message(alert: dict) -> tuple[str, str]:
+    """A budget crossed one of the customer's alert thresholds (budget.threshold_crossed)."""
+    what = alert["department"] + (f" / {alert['sub_category']}" if alert["sub_category"] else "")
+    subject = (
+        f"finsync: {alert['customer_id']} budget {what} {alert['fiscal_period']} is at "
+        f"{float(alert['utilization_pct']):g} % (threshold {float(alert['threshold_pct']):g} %)"
+    )
+    text = (
+        f"Budget {what}, {alert['fiscal_period']}, of {alert['customer_id']} is "
+        f"{float(alert['utilization_pct']):g} % used (committed {alert['committed']} + reserved "
+        f"{alert['reserved']} of budgeted {alert['budgeted']} {alert['currency']}; available "
+        f"{alert['available']}): it crossed the {float(alert['threshold_pct']):g} % threshold. "
+        "You are told once per crossing; if utilisation falls back below the threshold and "
+        f"rises past it again, that is a new alert. Details: budget_id = {alert['budget_id']}."
+    )
+    return subject, text
+
+
+def notify_threshold(settings: dict, alert: dict, context) -> list[dict]:
+    """Send one threshold alert through each of the customer's channels; what was sent."""
+    return _send_all(channels(settings, *threshold_message(alert)), alert["customer_id"], context)
+
+
+def _send_all(notifiers: list, customer_id: str, context) -> list[dict]:
+    sent = []
+    for notifier in notifiers:
+        kind = type(notifier).__name__
+        try:
+            notifier.notify(context)
+            sent.append({"customer_id": customer_id, "via": kind})
+        except Exception as exc:  # noqa: BLE001 - one broken channel must not hide others
+            log.error(
+                "could not notify %s via %s: %s",
+                customer_id,
+                kind,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
+    return sent
+
+
 def notify_failures(rows: list[dict], context) -> list[dict]:
     """Send each failed customer's notifications; what was sent (for the run summary)."""
     from finsync.budget import config as configs
@@ -64,16 +108,5 @@ def notify_failures(rows: list[dict], context) -> list[dict]:
     with connect() as conn:
         for row in rows:
             (cfg,) = configs.load(conn, config_id=row["config_id"])
-            for notifier in notifiers_for(cfg.notify or {}, row):
-                kind = type(notifier).__name__
-                try:
-                    notifier.notify(context)
-                    sent.append({"customer_id": row["customer_id"], "via": kind})
-                except Exception as exc:  # noqa: BLE001 - one broken channel must not hide others
-                    log.error(
-                        "could not notify %s via %s: %s",
-                        row["customer_id"],
-                        kind,
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                    )
+            sent += _send_all(notifiers_for(cfg.notify or {}, row), row["customer_id"], context)
     return sent
