@@ -20,6 +20,7 @@ EXPECTED_TASKS = {
         "report_summary",
         "check_outcomes",
     },
+    "budget_writeback": {"select_configs", "write_customer", "report_summary", "check_outcomes"},
     "planning_financials_sync": {
         "check_sources",
         "stage_client_financials",
@@ -148,7 +149,14 @@ def test_every_sql_template_renders_and_plans(path, warehouse):
 
 
 def test_numbered_files_are_in_order():
-    for area in ("migrations", "planning_financials", "planning_compliance", "demo", "budget_sync"):
+    for area in (
+        "migrations",
+        "planning_financials",
+        "planning_compliance",
+        "demo",
+        "budget_sync",
+        "budget_writeback",
+    ):
         names = [p.name for p in sql.numbered_files(area)]
         assert names == sorted(names) and names
 

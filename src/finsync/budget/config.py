@@ -46,6 +46,9 @@ class SourceConfig:
     settle_seconds: int
     notify: dict[str, Any] = field(default_factory=dict)
     share_mappings: bool = True  # people's answers teach the mapper, and it uses what others taught
+    writeback: dict[str, Any] | None = None  # utilisation write-back (budget/writeback.py)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)  # budget/webhooks.py
+    alert_thresholds_pct: list[float] = field(default_factory=lambda: [80.0, 100.0])
     last_sync_at: datetime | None = None
     last_sync_status: str | None = None
     next_sync_at: datetime | None = None
@@ -56,6 +59,8 @@ class SourceConfig:
         data = {k: v for k, v in row.items() if k in names}
         data["error_tolerance_pct"] = float(data["error_tolerance_pct"])
         data["max_soft_delete_pct"] = float(data["max_soft_delete_pct"])
+        if data.get("alert_thresholds_pct") is not None:
+            data["alert_thresholds_pct"] = [float(v) for v in data["alert_thresholds_pct"]]
         # `settle_seconds` may also be given in source_config (validated there); it wins.
         if isinstance((data.get("source_config") or {}).get("settle_seconds"), int):
             data["settle_seconds"] = data["source_config"]["settle_seconds"]
@@ -166,15 +171,18 @@ EDITABLE = (
     "settle_seconds",
     "notify",
     "share_mappings",
+    "writeback",
+    "webhooks",
+    "alert_thresholds_pct",
 )
 # What a config row is, as the API returns it.
 COLUMNS = (
     "config_id, customer_id, source_type, enabled, frequency, source_config, column_mapping, "
     "column_mapping_version, fiscal_year_start_month, default_currency, error_tolerance_pct, "
     "max_soft_delete_pct, settle_seconds, notify, share_mappings, last_sync_at, last_sync_status, "
-    "next_sync_at, created_at, updated_at"
+    "next_sync_at, created_at, updated_at, writeback, webhooks, alert_thresholds_pct"
 )
-_JSON = ("source_config", "column_mapping", "notify")
+_JSON = ("source_config", "column_mapping", "notify", "writeback", "webhooks")
 
 
 def _check(source_type: str, settings: dict[str, Any]) -> None:
@@ -189,6 +197,18 @@ def _check(source_type: str, settings: dict[str, Any]) -> None:
     frequency = settings.get("frequency")
     if frequency is not None and frequency not in FREQUENCIES:
         raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, got {frequency!r}")
+    if "writeback" in settings:  # folder, formats, its own frequency (one of FREQUENCIES)
+        from finsync.budget.writeback import validate_writeback
+
+        validate_writeback(source_type, settings["writeback"])
+    if "webhooks" in settings or "alert_thresholds_pct" in settings:  # budget/webhooks.py
+        from finsync.budget import webhooks
+
+        webhooks.validate_endpoints(settings.get("webhooks"))
+        if "alert_thresholds_pct" in settings:
+            settings["alert_thresholds_pct"] = webhooks.validate_thresholds(
+                settings["alert_thresholds_pct"]
+            )
 
 
 def _mapped_columns(mapping: dict[str, str | None]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 DEFAULT_GLOBS = ("*.csv", "*.xlsx", "*.xls")
 # Marks a folder as holding working copies: the only folders cleanup_downloads touches.
 WORKING_COPY_MARKER = ".finsync-working-copies"
+# Every file finsync writes at a customer's location (budget_writeback) is named so; the sync
+# never takes such a file as a budget export, and `write` writes no other name.
+WRITE_PREFIX = "finsync_"
 
 
 class SourceError(RuntimeError):
@@ -35,6 +39,11 @@ class FileChangedError(SourceError):
 
 class SourceConfigError(ValueError):
     """A `source_config` is unusable: the message lists every problem found."""
+
+
+class ForeignFileError(SourceError):
+    """A file finsync did not write (or one changed since) holds the name `write` would
+    write: it is never replaced."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +81,10 @@ def globs_of(source_config: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def matches(name: str, globs: Sequence[str]) -> bool:
-    """Whether a file name matches one of the globs, case-insensitively. Hidden files and
-    Office lock files (`~$budget.xlsx`) never match."""
-    if name.startswith((".", "~$")):
+    """Whether a file name matches one of the globs, case-insensitively. Hidden files, Office
+    lock files (`~$budget.xlsx`) and finsync's own files (`finsync_...`, written back by
+    budget_writeback) never match."""
+    if name.startswith((".", "~$")) or name.lower().startswith(WRITE_PREFIX):
         return False
     lowered = name.lower()
     return any(fnmatchcase(lowered, pattern.lower()) for pattern in globs)
@@ -131,10 +141,50 @@ class BudgetSource(ABC):
     def _download(self, remote: RemoteFile, target: Path) -> None:
         """Copy the remote file's bytes to `target` (a new local file)."""
 
-    def write(self, name: str, data: bytes) -> RemoteFile:
-        """Add a new file `name` holding `data` next to the customer's files (never replacing
-        one of them) and return it as listed. Only sources with `writable = True` can."""
-        raise self.error("this source type is read only: files cannot be written back")
+    def write(self, name: str, data: bytes, *, replaces: RemoteFile | None = None) -> RemoteFile:
+        """Write `data` as file `name` in the source's folder and return it as listed: to a
+        temporary hidden name first, then renamed into place, so a reader never sees half a
+        file. `name` must start with WRITE_PREFIX. A file already under that name is replaced
+        only when it is `replaces` (what finsync wrote there last time: same size and modified
+        time); anything else is the customer's, or was changed since: ForeignFileError, and
+        nothing is written. Only sources with `writable = True` (which implement `_put`,
+        `_rename` and `_remove`) can."""
+        if not self.writable:
+            raise self.error("this source type is read only: files cannot be written back")
+        if not name.startswith(WRITE_PREFIX) or Path(name).name != name or "/" in name:
+            raise ValueError(f"finsync writes only plain file names starting {WRITE_PREFIX!r}")
+        there = self.stat(name)
+        ours = replaces is not None and (there is None or _same_version(there, replaces))
+        if there is not None and not ours:
+            raise ForeignFileError(
+                f"{self.describe()}: {name} is already there and finsync did not write it, or it "
+                "was changed since; it is left as it is and nothing was written. Move or rename "
+                "that file to let finsync write its own."
+            )
+        temporary = f".{name}.{uuid.uuid4().hex[:12]}.part"
+        self._put(temporary, data)
+        try:
+            self._rename(temporary, name)
+        except BaseException:
+            self._remove(temporary)
+            raise
+        written = self.stat(name)
+        if written is None:
+            raise self.error(f"{name} is not there right after it was written")
+        log.info("wrote %s (%d bytes) to %s", name, written.size, self.describe())
+        return written
+
+    def _put(self, name: str, data: bytes) -> None:
+        """Write a new file `name` in the source's folder (creating the folder if needed)."""
+        raise NotImplementedError
+
+    def _rename(self, name: str, new_name: str) -> None:
+        """Rename `name` to `new_name` in the source's folder, replacing `new_name` if there."""
+        raise NotImplementedError
+
+    def _remove(self, name: str) -> None:
+        """Remove `name` from the source's folder if it is there (a temporary file only)."""
+        raise NotImplementedError
 
     def describe(self) -> str:
         return f"{self.source_type} source of customer {self.customer_id!r} ({self.location()})"
@@ -171,6 +221,10 @@ class BudgetSource(ABC):
 
     def _file(self, name: str, size: int, modified_at: datetime, ref: str) -> RemoteFile:
         return RemoteFile(name=name, size=size, modified_at=modified_at.astimezone(UTC), ref=ref)
+
+
+def _same_version(a: RemoteFile, b: RemoteFile) -> bool:
+    return (a.size, a.modified_at) == (b.size, b.modified_at)
 
 
 def safe_message(exc: BaseException, secrets: Sequence[str]) -> str:

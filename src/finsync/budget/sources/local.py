@@ -77,8 +77,28 @@ class LocalSource(BudgetSource):
         # copyfile, not copy2: the working copy's own mtime is its download time (retention).
         shutil.copyfile(remote.ref, target)
 
+    # Writing back (BudgetSource.write): a local folder can; the API's drop folder cannot.
+    writable = True
+
+    def _put(self, name: str, data: bytes) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.folder / name, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except PermissionError:
+            raise self.error(f"permission denied writing {name}") from None
+
+    def _rename(self, name: str, new_name: str) -> None:
+        os.replace(self.folder / name, self.folder / new_name)
+
+    def _remove(self, name: str) -> None:
+        (self.folder / name).unlink(missing_ok=True)
+
 
 class UploadSource(LocalSource):
     """The API's drop folder for posted files: a local folder under another name."""
 
     source_type = "upload"
+    writable = False  # finsync's own drop folder: there is no customer tool to write back to

@@ -112,6 +112,31 @@ class S3Source(BudgetSource):
             )
         os.replace(downloaded, target)
 
+    # Writing back (BudgetSource.write): S3 has no rename, so the temporary object is copied
+    # to the final key on the server (one atomic replacement) and then deleted.
+    writable = True
+
+    def _put(self, name: str, data: bytes) -> None:
+        hook = self.hook()
+        with self._errors(f"writing {name}"):
+            hook.load_bytes(data, key=self.prefix + name, bucket_name=self.bucket, replace=True)
+
+    def _rename(self, name: str, new_name: str) -> None:
+        hook = self.hook()
+        with self._errors(f"renaming {name} to {new_name}"):
+            hook.copy_object(
+                source_bucket_key=self.prefix + name,
+                dest_bucket_key=self.prefix + new_name,
+                source_bucket_name=self.bucket,
+                dest_bucket_name=self.bucket,
+            )
+        self._remove(name)
+
+    def _remove(self, name: str) -> None:
+        hook = self.hook()
+        with self._errors(f"removing {name}"):
+            hook.delete_objects(bucket=self.bucket, keys=[self.prefix + name])
+
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
         """Turn botocore's errors into a SourceError naming the source, without secrets."""
