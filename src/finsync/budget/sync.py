@@ -8,6 +8,11 @@ Every attempt gets one `sync_history` row, whatever happens. A file that is not 
 or that fails the gate beyond the customer's error tolerance, changes no budget. Files that
 look like personal data (payroll, expenses, headcount) are deleted from the working folder at
 once and no cell value of theirs reaches a log, an error or the database.
+
+`sync_customer` runs one `Attempt`: its steps (take the file, understand it, gate and import)
+each return the attempt's `SyncOutcome` when they end it, and `Attempt.finish` is the one
+place the final outcome is known, on every path (raised errors too): it records the
+`sync_history` row, the ledger row and the config's last status.
 """
 
 from __future__ import annotations
@@ -16,18 +21,30 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from finsync.budget import config as configs
+from finsync.budget import sources
 from finsync.budget.config import SourceConfig
-from finsync.budget.importer import MassDeletionError, Options, StagedImport, import_budgets
+from finsync.budget.importer import (
+    ImportCounts,
+    MassDeletionError,
+    Options,
+    StagedImport,
+    import_budgets,
+)
 from finsync.budget.model import BudgetFileError
+from finsync.budget.sources import RemoteFile
+
+if TYPE_CHECKING:  # pandas-backed: imported when a file is read (the `imports` timing)
+    from finsync.budget.budgets import Budgets
+    from finsync.budget.normalize import NormalizedRows
 
 log = logging.getLogger(__name__)
 PERSONAL_DATA_TYPES = {"payroll", "expense", "headcount"}
@@ -59,13 +76,13 @@ class SyncOutcome:
 
 
 @contextmanager
-def _timed(outcome: SyncOutcome, step: str) -> Iterator[None]:
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
         yield
     finally:
         took = time.perf_counter() - started
-        outcome.timings[step] = round(outcome.timings.get(step, 0.0) + took, 4)
+        timings[step] = round(timings.get(step, 0.0) + took, 4)
 
 
 def describe_timings(timings: dict[str, float]) -> str:
@@ -124,6 +141,30 @@ def _finish_history(
     )
 
 
+@dataclass(frozen=True)
+class SyncRequest:
+    """What the caller asks of one attempt (`sync_customer`'s keyword arguments)."""
+
+    force: bool = False
+    triggered_by: str = "schedule"
+    run_id: str | None = None
+    confirmed_mapping: dict[str, str | None] | None = None
+    confirmed_by: str | None = None
+    approve_mass_deletion: bool = False
+    scenario: str | None = None
+
+
+@dataclass(frozen=True)
+class Gated:
+    """The gate's verdict on a file's normalised rows: success, partial or failed, the rows
+    rejected (by normalise or the gate), and the rows to import."""
+
+    decision: str
+    error_rows: int
+    valid: Any
+    lines: Any
+
+
 def sync_customer(
     conn: psycopg.Connection,
     cfg: SourceConfig,
@@ -140,291 +181,327 @@ def sync_customer(
 ) -> SyncOutcome:
     """Run one sync attempt for one config. Data problems end in a recorded outcome; errors
     reaching the source or the warehouse are recorded as failed and raised (Airflow retries)."""
-    from finsync.budget import sources
-
-    now = now or datetime.now(UTC)
+    request = SyncRequest(
+        force=force,
+        triggered_by=triggered_by,
+        run_id=run_id,
+        confirmed_mapping=confirmed_mapping,
+        confirmed_by=confirmed_by,
+        approve_mass_deletion=approve_mass_deletion,
+        scenario=scenario,
+    )
     started = time.perf_counter()
     sync_id = _start_history(conn, cfg, triggered_by, run_id)
-    outcome = SyncOutcome(cfg.customer_id, cfg.config_id, sync_id, "failed", "")
-    sha256: str | None = None
-    total_rows: int | None = None
-    errors: list[dict] = []
-    remote = None
-    try:
-        sources.cleanup_downloads(work_dir, DOWNLOAD_RETENTION, now)
+    attempt = Attempt(conn, cfg, work_dir, request, now or datetime.now(UTC), sync_id, started)
+    return attempt.run()
+
+
+class Attempt:
+    """One sync attempt of one config: what its steps found so far (the outcome being
+    built, the rejected rows, the file taken and its checksum) and the steps themselves."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        cfg: SourceConfig,
+        work_dir: Path,
+        request: SyncRequest,
+        now: datetime,
+        sync_id: int,
+        started: float,
+    ) -> None:
+        self.conn = conn
+        self.cfg = cfg
+        self.work_dir = work_dir
+        self.request = request
+        self.now = now
+        self.started = started
+        self.outcome = SyncOutcome(cfg.customer_id, cfg.config_id, sync_id, "failed", "")
+        self.errors: list[dict] = []  # every rejected row (sync_history.errors)
+        self.remote: RemoteFile | None = None
+        self.sha256: str | None = None
+        self.total_rows: int | None = None  # rows of a file that went through the gate
+
+    def timed(self, step: str) -> AbstractContextManager:
+        """Add the time spent in a block to the outcome's `timings[step]`."""
+        return _timed(self.outcome.timings, step)
+
+    def end(self, status: str, message: str, review: dict[str, Any] | None = None) -> SyncOutcome:
+        """The outcome with its final status and message (and what a person must review)."""
+        self.outcome.status, self.outcome.message = status, message
+        if review is not None:
+            self.outcome.review = review
+        return self.outcome
+
+    def run(self) -> SyncOutcome:
+        """Take the newest unprocessed file and import it; whatever happens, `finish`."""
+        try:
+            return self.take_and_import()
+        except BudgetFileError as exc:
+            outcome = self.end("failed", str(exc))
+            if self.remote is not None and self.sha256 is not None:
+                self.ledger("failed")
+            return outcome
+        except Exception as exc:
+            self.end(
+                "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
+            raise
+        finally:
+            self.finish()
+
+    def ledger(self, status: str) -> None:
+        """Record the taken file's version in the ledger with `status`."""
+        assert self.remote is not None and self.sha256 is not None
+        sources.ledger_record(
+            self.conn, self.cfg.config_id, self.remote, self.sha256, status, self.outcome.sync_id
+        )
+
+    def take_and_import(self) -> SyncOutcome:
+        """Rules 1 to 5 of finsync.budget.sources: the file to take (if any), then import it
+        and record its version with the outcome."""
+        cfg, conn = self.cfg, self.conn
+        sources.cleanup_downloads(self.work_dir, DOWNLOAD_RETENTION, self.now)
         source = sources.build_source(cfg.customer_id, cfg.source_type, cfg.source_config)
         files = source.list_files()
         processed = sources.ledger_already_seen(conn, cfg.config_id)
         choice = sources.explain_choice(
             files,
-            already_seen=lambda f: not force and processed(f),
+            already_seen=lambda f: not self.request.force and processed(f),
             settle_seconds=cfg.settle_seconds,
-            now=now,
+            now=self.now,
         )
-        remote = choice.file
+        remote = self.remote = choice.file
         if remote is None:
-            outcome.status, outcome.message = "unchanged", f"{choice.reason} ({source.describe()})"
-            return outcome
-        outcome.file_name = remote.name
+            return self.end("unchanged", f"{choice.reason} ({source.describe()})")
+        self.outcome.file_name = remote.name
         if not sources.is_settled(source, remote, pause_seconds=min(cfg.settle_seconds, 2)):
-            outcome.status = "unchanged"
-            outcome.message = f"{remote.name} is still being written; it waits for the next poll"
-            return outcome
-        work_dir.mkdir(parents=True, exist_ok=True)
-        local = source.fetch(remote, work_dir)
-        sha256 = sources.sha256_of(local)
-        if not force and sources.ledger_seen_checksum(conn, cfg.config_id, remote.name, sha256):
-            sources.ledger_record(conn, cfg.config_id, remote, sha256, "unchanged", sync_id)
-            outcome.status = "unchanged"
-            outcome.message = f"{remote.name} has the same content as a file already imported"
-            return outcome
-        outcome.timings["fetch"] = round(time.perf_counter() - started, 4)
-        _understand_and_import(
-            conn,
-            cfg,
-            outcome,
-            local,
-            errors,
-            confirmed_mapping,
-            confirmed_by,
-            approve_mass_deletion,
-            work_dir,
-            scenario,
-        )
-        total_rows = outcome.counts.pop("total_rows", None)
-        sources.ledger_record(conn, cfg.config_id, remote, sha256, outcome.status, sync_id)
+            return self.end(
+                "unchanged", f"{remote.name} is still being written; it waits for the next poll"
+            )
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        local = source.fetch(remote, self.work_dir)
+        self.sha256 = sources.sha256_of(local)
+        if not self.request.force and sources.ledger_seen_checksum(
+            conn, cfg.config_id, remote.name, self.sha256
+        ):
+            self.ledger("unchanged")
+            return self.end(
+                "unchanged", f"{remote.name} has the same content as a file already imported"
+            )
+        self.outcome.timings["fetch"] = round(time.perf_counter() - self.started, 4)
+        outcome = self.understand_and_import(local)
+        self.total_rows = outcome.counts.pop("total_rows", None)
+        self.ledger(outcome.status)
         return outcome
-    except BudgetFileError as exc:
-        outcome.status, outcome.message = "failed", str(exc)
-        if remote is not None and sha256 is not None:
-            sources.ledger_record(conn, cfg.config_id, remote, sha256, "failed", sync_id)
-        return outcome
-    except Exception as exc:
-        outcome.status = "failed"
-        outcome.message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        raise
-    finally:
-        outcome.timings.setdefault("fetch", round(time.perf_counter() - started, 4))
+
+    def finish(self) -> None:
+        """The attempt's final outcome is known: record it (`sync_history`, the config's last
+        status) and log it. Runs once per attempt, on every path."""
+        outcome = self.outcome
+        outcome.timings.setdefault("fetch", round(time.perf_counter() - self.started, 4))
         if outcome.status in ("failed", "needs_review") and not outcome.message:
             outcome.message = "the sync failed"
-        with _timed(outcome, "record"):
+        with self.timed("record"):
             _finish_history(
-                conn, outcome, started=started, total_rows=total_rows, sha256=sha256, errors=errors
+                self.conn,
+                outcome,
+                started=self.started,
+                total_rows=self.total_rows,
+                sha256=self.sha256,
+                errors=self.errors,
             )
-            configs.record_outcome(conn, cfg, outcome.status, now)
+            configs.record_outcome(self.conn, self.cfg, outcome.status, self.now)
         log.info(
             "budget sync %s for %s: %s. %s (%s)",
-            sync_id,
-            cfg.customer_id,
+            outcome.sync_id,
+            self.cfg.customer_id,
             outcome.status,
             outcome.message,
             describe_timings(outcome.timings),
         )
 
+    def understand_and_import(self, local: Path) -> SyncOutcome:
+        """Parse, detect, map and normalise the fetched file, then gate and import it."""
+        cfg, conn, outcome, request = self.cfg, self.conn, self.outcome, self.request
+        with self.timed("imports"):  # pandas and pyarrow: paid once per process
+            from finsync.budget import detect, mapping, parse, quality  # noqa: F401
+            from finsync.budget.budgets import to_budgets
 
-def _understand_and_import(
-    conn,
-    cfg: SourceConfig,
-    outcome: SyncOutcome,
-    local: Path,
-    errors: list[dict],
-    confirmed_mapping,
-    confirmed_by,
-    approve_mass_deletion: bool,
-    work_dir: Path,
-    scenario: str | None = None,
-) -> None:
-    with _timed(outcome, "imports"):  # pandas and pyarrow: paid once per process
-        from finsync.budget import detect, mapping, parse, quality  # noqa: F401
-        from finsync.budget.budgets import to_budgets
+        with self.timed("parse"):
+            parsed = parse.parse_file(
+                local,
+                sheet=cfg.source_config.get("sheet"),
+                header_row=cfg.source_config.get("header_row"),
+            )
+        with self.timed("detect"):
+            guess = detect.detect_file_type(parsed)
+        if guess.file_type != "budget":
+            if guess.file_type in PERSONAL_DATA_TYPES:
+                local.unlink(missing_ok=True)  # personal data: no copy kept
+            return self.end(
+                "failed",
+                f"{outcome.file_name} looks like a {guess.file_type} file, not a budget "
+                f"(confidence {guess.confidence:.2f}: {'; '.join(guess.reasons)}); nothing was "
+                "imported and the previous budgets stay in force",
+            )
+        with self.timed("map"):
+            headers = mapping.headers_signature(parsed)
+            confirmed = request.confirmed_mapping
+            saved = cfg.column_mapping if confirmed is None else confirmed
+            learned = configs.learned_evidence(conn) if cfg.share_mappings else None
+            column_map = mapping.map_columns(parsed, confirmed=saved, learned=learned)
+            problems = mapping.needs_review(column_map, parsed.layout)
+        if problems and confirmed is None:
+            return self.end(
+                "needs_review",
+                f"the column mapping of {outcome.file_name} needs a person: "
+                f"{'; '.join(problems)}. Confirm or correct it in the Airflow UI (Required "
+                "actions); nothing was imported",
+                review={
+                    "kind": "mapping",
+                    "headers": headers,
+                    "layout": parsed.layout,
+                    "proposal": column_map.as_json(),
+                },
+            )
+        budgets = to_budgets(
+            parsed,
+            column_map,
+            fiscal_year_start_month=cfg.fiscal_year_start_month,
+            default_currency=cfg.default_currency,
+            scenario=request.scenario or cfg.source_config.get("scenario"),
+            sum_duplicates=cfg.source_config.get("duplicates") == "sum",
+            timed=self.timed,
+        )
+        del parsed  # the file's table is not needed any more (peak memory)
+        outcome.grain = budgets.report.as_json()
+        if budgets.problem is not None:
+            return self.end(
+                "needs_review",
+                f"{outcome.file_name}: {budgets.problem}; nothing was imported and the previous "
+                "budgets stay in force",
+                review={
+                    "kind": "scenario",
+                    "column": budgets.scenario.column,
+                    "values": budgets.scenario.values,
+                },
+            )
+        saved_columns = {f: (cfg.column_mapping or {}).get(f) for f in column_map.columns()}
+        if confirmed is not None or saved_columns != column_map.columns():
+            who = request.confirmed_by or "system:auto (every field above the confidence bar)"
+            configs.save_confirmed_mapping(conn, cfg.config_id, headers, column_map.columns(), who)
+        for warning in budgets.report.warnings:
+            log.warning("%s: %s", outcome.file_name, warning)
+        return self.gate_and_import(budgets, column_map.columns())
 
-    with _timed(outcome, "parse"):
-        parsed = parse.parse_file(
-            local,
-            sheet=cfg.source_config.get("sheet"),
-            header_row=cfg.source_config.get("header_row"),
-        )
-    with _timed(outcome, "detect"):
-        guess = detect.detect_file_type(parsed)
-    if guess.file_type != "budget":
-        if guess.file_type in PERSONAL_DATA_TYPES:
-            local.unlink(missing_ok=True)  # personal data: no copy kept
-        outcome.status = "failed"
-        outcome.message = (
-            f"{outcome.file_name} looks like a {guess.file_type} file, not a budget "
-            f"(confidence {guess.confidence:.2f}: {'; '.join(guess.reasons)}); nothing was "
-            "imported and the previous budgets stay in force"
-        )
-        return
-    with _timed(outcome, "map"):
-        headers = mapping.headers_signature(parsed)
-        saved = cfg.column_mapping if confirmed_mapping is None else confirmed_mapping
-        learned = configs.learned_evidence(conn) if cfg.share_mappings else None
-        column_map = mapping.map_columns(parsed, confirmed=saved, learned=learned)
-        problems = mapping.needs_review(column_map, parsed.layout)
-    if problems and confirmed_mapping is None:
-        outcome.status = "needs_review"
-        outcome.message = (
-            f"the column mapping of {outcome.file_name} needs a person: {'; '.join(problems)}. "
-            "Confirm or correct it in the Airflow UI (Required actions); nothing was imported"
-        )
-        outcome.review = {
-            "kind": "mapping",
-            "headers": headers,
-            "layout": parsed.layout,
-            "proposal": column_map.as_json(),
-        }
-        return
-    preferred = scenario or cfg.source_config.get("scenario")
-    budgets = to_budgets(
-        parsed,
-        column_map,
-        fiscal_year_start_month=cfg.fiscal_year_start_month,
-        default_currency=cfg.default_currency,
-        scenario=preferred,
-        sum_duplicates=cfg.source_config.get("duplicates") == "sum",
-        timed=lambda step: _timed(outcome, step),
-    )
-    del parsed  # the file's table is not needed any more (peak memory)
-    report = budgets.report
-    outcome.grain = report.as_json()
-    if budgets.problem is not None:
-        outcome.status = "needs_review"
-        outcome.message = (
-            f"{outcome.file_name}: {budgets.problem}; nothing was imported and the previous "
-            "budgets stay in force"
-        )
-        outcome.review = {
-            "kind": "scenario",
-            "column": budgets.scenario.column,
-            "values": budgets.scenario.values,
-        }
-        return
-    saved_columns = {f: (cfg.column_mapping or {}).get(f) for f in column_map.columns()}
-    if confirmed_mapping is not None or saved_columns != column_map.columns():
-        who = confirmed_by or "system:auto (every field above the confidence bar)"
-        configs.save_confirmed_mapping(conn, cfg.config_id, headers, column_map.columns(), who)
-    for warning in report.warnings:
-        log.warning("%s: %s", outcome.file_name, warning)
-    normalised, total, columns = budgets.rows, budgets.total_rows, column_map.columns()
-    # PostgreSQL stages, diffs and applies the rows (in the import's transaction, on a worker
-    # thread, nothing committed) while Python gates them, expecting the usual verdict: every
-    # row passes (a success, so budgets the file misses are soft-deleted, unless normalise
-    # already rejected rows). The gate's actual verdict then decides what is committed.
-    staging = None
-    if len(normalised.frame):
-        staging = StagedImport(
-            conn,
-            customer_id=cfg.customer_id,
-            sync_id=outcome.sync_id,
-            rows=normalised.frame,
-            source=outcome.file_name,
-            expect=Options(
-                max_soft_delete_pct=cfg.max_soft_delete_pct,
-                soft_delete=not normalised.errors,
-                force=approve_mass_deletion,
-            ),
-        )
-    try:
-        counts, decision, error_rows = _gate_and_import(
-            conn,
-            cfg,
-            outcome,
-            normalised,
-            columns,
-            total,
-            errors,
-            staging,
-            approve_mass_deletion,
-            work_dir,
-        )
-    finally:
-        if staging is not None:
-            staging.cancel()  # a no-op once finished; else nothing is written
-            outcome.timings.update({k: round(v, 4) for k, v in staging.timings.items()})
-    if counts is None:
-        return
-    outcome.counts.update(counts.as_dict())
-    outcome.status = decision
-    outcome.message = (
-        f"{outcome.file_name}: {counts.created} created, {counts.updated} updated, "
-        f"{counts.unchanged} unchanged, {counts.soft_deleted} soft-deleted, "
-        f"{counts.restored} restored"
-        + (f"; {report.describe()}" if report.summed_budgets or report.scenario else "")
-        + (
-            f"; {error_rows} row(s) rejected, soft-deletes skipped (partial)"
-            if decision == "partial"
-            else ""
-        )
-    )
+    def gate_and_import(self, budgets: Budgets, columns: dict[str, str | None]) -> SyncOutcome:
+        """Gate the file's budgets and import what the verdict allows, in one transaction.
 
-
-def _gate_and_import(
-    conn,
-    cfg: SourceConfig,
-    outcome: SyncOutcome,
-    normalised,
-    columns: dict[str, str | None],
-    total: int,
-    errors: list[dict],
-    staging: StagedImport | None,
-    approve_mass_deletion: bool,
-    work_dir: Path,
-):
-    """The gate, the decision and the import: (counts, decision, rejected rows), counts None
-    when nothing was imported (the outcome says why)."""
-    from finsync import gate
-    from finsync.budget import quality
-
-    with _timed(outcome, "gate_setup"):  # import great_expectations: once per process
-        gate.prepare()
-    with _timed(outcome, "gate"):
-        gated = quality.check(normalised.frame, columns=columns)
-    row_errors = normalised.errors + gated.errors
-    errors.extend(e.as_dict() for e in row_errors)
-    error_rows = len({e.row for e in row_errors})
-    outcome.error_count = len(row_errors)
-    decision = quality.decide(total, error_rows, cfg.error_tolerance_pct)
-    if row_errors:
-        reject = work_dir / "rejects" / f"sync_{outcome.sync_id}_rejects.csv"
-        reject.parent.mkdir(parents=True, exist_ok=True)
-        outcome.reject_file = str(quality.write_reject_file(row_errors, reject))
-    outcome.counts["total_rows"] = total
-    if decision == "failed":
-        outcome.status = "failed"
-        outcome.message = (
-            f"{error_rows} of {total} row(s) of {outcome.file_name} were rejected (tolerance "
-            f"{cfg.error_tolerance_pct:g} %); nothing was imported and the previous budgets stay "
-            "in force. Every rejected row is listed in sync_history.errors and the reject file"
-        )
-        return None, decision, error_rows
-    options = Options(
-        max_soft_delete_pct=cfg.max_soft_delete_pct,
-        soft_delete=decision == "success",
-        force=approve_mass_deletion,
-    )
-    try:
-        if staging is not None:
-            counts = staging.finish(rows=gated.valid, lines=gated.lines, options=options)
-        else:
-            counts = import_budgets(
-                conn,
+        PostgreSQL stages, diffs and applies the rows (in the import's transaction, on a
+        worker thread, nothing committed) while Python gates them, expecting the usual
+        verdict: every row passes (a success, so budgets the file misses are soft-deleted,
+        unless normalise already rejected rows). The gate's actual verdict then decides what
+        is committed."""
+        cfg, outcome = self.cfg, self.outcome
+        normalised, total, report = budgets.rows, budgets.total_rows, budgets.report
+        staging = None
+        if len(normalised.frame):
+            staging = StagedImport(
+                self.conn,
                 customer_id=cfg.customer_id,
                 sync_id=outcome.sync_id,
-                rows=gated.valid,
+                rows=normalised.frame,
                 source=outcome.file_name,
-                timings=outcome.timings,
-                max_soft_delete_pct=options.max_soft_delete_pct,
-                soft_delete=options.soft_delete,
-                force=options.force,
+                expect=Options(
+                    max_soft_delete_pct=cfg.max_soft_delete_pct,
+                    soft_delete=not normalised.errors,
+                    force=self.request.approve_mass_deletion,
+                ),
             )
-    except MassDeletionError as exc:
-        outcome.status, outcome.message = "needs_review", str(exc)
-        outcome.review = {
-            "kind": "mass_deletion",
-            "would_delete": exc.would_delete,
-            "active": exc.active,
-            "limit_pct": exc.limit_pct,
-        }
-        return None, decision, error_rows
-    return counts, decision, error_rows
+        try:
+            gated = self.gate(normalised, columns, total)
+            if gated.decision == "failed":
+                return self.end(
+                    "failed",
+                    f"{gated.error_rows} of {total} row(s) of {outcome.file_name} were rejected "
+                    f"(tolerance {cfg.error_tolerance_pct:g} %); nothing was imported and the "
+                    "previous budgets stay in force. Every rejected row is listed in "
+                    "sync_history.errors and the reject file",
+                )
+            try:
+                counts = self.import_rows(gated, staging)
+            except MassDeletionError as exc:
+                return self.end(
+                    "needs_review",
+                    str(exc),
+                    review={
+                        "kind": "mass_deletion",
+                        "would_delete": exc.would_delete,
+                        "active": exc.active,
+                        "limit_pct": exc.limit_pct,
+                    },
+                )
+        finally:
+            if staging is not None:
+                staging.cancel()  # a no-op once finished; else nothing is written
+                outcome.timings.update({k: round(v, 4) for k, v in staging.timings.items()})
+        outcome.counts.update(counts.as_dict())
+        return self.end(
+            gated.decision,
+            f"{outcome.file_name}: {counts.created} created, {counts.updated} updated, "
+            f"{counts.unchanged} unchanged, {counts.soft_deleted} soft-deleted, "
+            f"{counts.restored} restored"
+            + (f"; {report.describe()}" if report.summed_budgets or report.scenario else "")
+            + (
+                f"; {gated.error_rows} row(s) rejected, soft-deletes skipped (partial)"
+                if gated.decision == "partial"
+                else ""
+            ),
+        )
+
+    def gate(self, normalised: NormalizedRows, columns: dict[str, str | None], total: int) -> Gated:
+        """The Great Expectations gate and the decision; every rejected row is kept for
+        `sync_history.errors` and written to the reject file."""
+        from finsync import gate
+        from finsync.budget import quality
+
+        outcome = self.outcome
+        with self.timed("gate_setup"):  # import great_expectations: once per process
+            gate.prepare()
+        with self.timed("gate"):
+            gated = quality.check(normalised.frame, columns=columns)
+        row_errors = normalised.errors + gated.errors
+        self.errors.extend(e.as_dict() for e in row_errors)
+        error_rows = len({e.row for e in row_errors})
+        outcome.error_count = len(row_errors)
+        decision = quality.decide(total, error_rows, self.cfg.error_tolerance_pct)
+        if row_errors:
+            reject = self.work_dir / "rejects" / f"sync_{outcome.sync_id}_rejects.csv"
+            reject.parent.mkdir(parents=True, exist_ok=True)
+            outcome.reject_file = str(quality.write_reject_file(row_errors, reject))
+        outcome.counts["total_rows"] = total
+        return Gated(decision, error_rows, gated.valid, gated.lines)
+
+    def import_rows(self, gated: Gated, staging: StagedImport | None) -> ImportCounts:
+        """Write the gated rows (through the staged import when there is one); soft-deletes
+        only on a success. MassDeletionError when they would delete too much."""
+        cfg = self.cfg
+        options = Options(
+            max_soft_delete_pct=cfg.max_soft_delete_pct,
+            soft_delete=gated.decision == "success",
+            force=self.request.approve_mass_deletion,
+        )
+        if staging is not None:
+            return staging.finish(rows=gated.valid, lines=gated.lines, options=options)
+        return import_budgets(
+            self.conn,
+            customer_id=cfg.customer_id,
+            sync_id=self.outcome.sync_id,
+            rows=gated.valid,
+            source=self.outcome.file_name,
+            timings=self.outcome.timings,
+            max_soft_delete_pct=options.max_soft_delete_pct,
+            soft_delete=options.soft_delete,
+            force=options.force,
+        )
