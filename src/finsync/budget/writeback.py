@@ -503,21 +503,8 @@ def write_back(
             )
             return outcome
         before = written_files(conn, cfg.config_id)
-        for fmt, name in names.items():
-            data = csv_bytes if fmt == "csv" else to_xlsx(table)
-            written = target.write(name, data, replaces=before.get((key, name)))
-            outcome.location = target.describe()  # with the host or endpoint, once reached
-            outcome.files.append(
-                {
-                    "name": name,
-                    "target": key,
-                    "format": fmt,
-                    "size_bytes": written.size,
-                    "modified_at": written.modified_at.isoformat(),
-                    "ref": written.ref,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                }
-            )
+        with target.session():
+            _write_files(target, table, csv_bytes, names, key, before, outcome)
         outcome.status = "success"
         outcome.message = (
             f"{len(rows)} budget(s) written to {', '.join(f['name'] for f in outcome.files)} "
@@ -541,6 +528,25 @@ def write_back(
             cfg.customer_id,
             outcome.status,
             outcome.message,
+        )
+
+
+def _write_files(target, table, csv_bytes, names, key, before, outcome) -> None:
+    """Each format's file, recorded in `outcome.files` as soon as it is written."""
+    for fmt, name in names.items():
+        data = csv_bytes if fmt == "csv" else to_xlsx(table)
+        written = target.write(name, data, replaces=before.get((key, name)))
+        outcome.location = target.describe()  # with the host or endpoint, once reached
+        outcome.files.append(
+            {
+                "name": name,
+                "target": key,
+                "format": fmt,
+                "size_bytes": written.size,
+                "modified_at": written.modified_at.isoformat(),
+                "ref": written.ref,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
         )
 
 

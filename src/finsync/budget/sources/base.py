@@ -13,6 +13,7 @@ import os
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -153,6 +154,15 @@ class BudgetSource(ABC):
             raise self.error("this source type is read only: files cannot be written back")
         if not name.startswith(WRITE_PREFIX) or Path(name).name != name or "/" in name:
             raise ValueError(f"finsync writes only plain file names starting {WRITE_PREFIX!r}")
+        with self.session():
+            return self._write(name, data, replaces)
+
+    def session(self) -> AbstractContextManager[None]:
+        """Several calls over one connection (a remote source overrides it): `write` holds
+        one for its look, upload and rename; callers may hold one around several writes."""
+        return nullcontext()
+
+    def _write(self, name: str, data: bytes, replaces: RemoteFile | None) -> RemoteFile:
         there = self.stat(name)
         ours = replaces is not None and (there is None or _same_version(there, replaces))
         if there is not None and not ours:

@@ -7,7 +7,7 @@ import io
 import posixpath
 import stat
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,16 @@ class SFTPSource(BudgetSource):
 
     # Writing back (BudgetSource.write).
     writable = True
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """One SSH connection for every call made meanwhile (the hook's managed connection
+        is shared by nested uses)."""
+        hook = self.hook()
+        with ExitStack() as stack:
+            with self._errors("connecting"):
+                stack.enter_context(hook.get_managed_conn())
+            yield
 
     def _put(self, name: str, data: bytes) -> None:
         hook = self.hook()
