@@ -21,6 +21,7 @@ EXPECTED_TASKS = {
         "check_outcomes",
     },
     "budget_writeback": {"select_configs", "write_customer", "report_summary", "check_outcomes"},
+    "budget_webhooks": {"announce_threshold_crossings", "deliver_due_webhooks"},
     "planning_financials_sync": {
         "check_sources",
         "stage_client_financials",

@@ -65,20 +65,32 @@ def sync_customer(customer: dict, context, **overrides) -> dict:
     file will not change by retrying) after recording it; outages raise and are retried."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    with connect() as conn:
-        (cfg,) = configs.load(conn, config_id=customer["config_id"])
-        outcome = run_sync(
-            conn,
-            cfg,
-            work_dir=work_root() / cfg.customer_id,
-            force=bool(context["params"].get("force")) or overrides.pop("force", False),
-            triggered_by=overrides.pop("triggered_by", _triggered_by(context)),
-            run_id=context["dag_run"].run_id,
-            **overrides,
-        )
+    run_id = context["dag_run"].run_id
+    try:
+        with connect() as conn:
+            (cfg,) = configs.load(conn, config_id=customer["config_id"])
+            outcome = run_sync(
+                conn,
+                cfg,
+                work_dir=work_root() / cfg.customer_id,
+                force=bool(context["params"].get("force")) or overrides.pop("force", False),
+                triggered_by=overrides.pop("triggered_by", _triggered_by(context)),
+                run_id=run_id,
+                **overrides,
+            )
+    finally:  # the attempt is final (also when it raised): tell the customer's endpoints
+        _announce(run_id, customer["config_id"])
     if outcome.status == "failed":
         raise AirflowFailException(f"{cfg.customer_id}: {outcome.message}")
     return outcome.as_dict()
+
+
+def _announce(run_id: str, config_id: int) -> None:
+    """Webhook events for the config's finished attempts in this run, first try now (a few
+    seconds at most; never raises: the budget_webhooks DAG retries)."""
+    from finsync.budget import webhooks
+
+    webhooks.after_attempt(run_id, config_id)
 
 
 def _history(run_id: str, status: str | None = None) -> list[dict]:
@@ -203,6 +215,7 @@ def apply_reviews(reviews: list[dict], responses: list[dict], context) -> list[d
         if "Import" not in chosen:
             log.info("%s: review rejected by %s; budgets unchanged", review["customer_id"], who)
             _record_rejection(review, who)
+            _announce(context["dag_run"].run_id, review["config_id"])
             results.append({"customer_id": review["customer_id"], "status": "rejected"})
             continue
         overrides: dict = {"force": True, "triggered_by": "manual"}

@@ -649,3 +649,52 @@ def endpoint_status(conn: psycopg.Connection, customer_id: str | None = None) ->
     for r in rows:
         r["endpoint"] = describe_url(r["url"])
     return rows
+
+
+# ---- DAG budget_webhooks ------------------------------------------------------------------------
+
+
+def announce_crossings_task(context) -> dict[str, int]:
+    """Task announce_threshold_crossings: new crossings -> webhook events and notifications."""
+    from finsync.warehouse import connect
+
+    with connect() as conn:
+        conn.autocommit = True
+        found = announce_crossings(conn, context)
+    log.info(
+        "%d new threshold crossing(s): %d webhook event(s), %d notification(s)",
+        found["crossings"],
+        found["events"],
+        found["notifications"],
+    )
+    return found
+
+
+def deliver_due_task(context, *, batches: int = 20) -> dict[str, int]:
+    """Task deliver_due_webhooks: every due event tried once (first tries of threshold alerts,
+    retries of anything that failed), in batches; what happened."""
+    from finsync.warehouse import connect
+
+    tried = delivered = 0
+    with connect() as conn:
+        conn.autocommit = True
+        for _ in range(batches):
+            results = deliver(conn, timeout=RETRY_TIMEOUT_S, sent_by="retry")
+            if not results:
+                break
+            tried += len(results)
+            delivered += sum(r.ok for r in results)
+        counts = dict(
+            conn.execute(
+                "select status, count(*) from webhook_event "
+                "where status = 'pending' or created_at > now() - interval '1 day' group by 1"
+            ).fetchall()
+        )
+    summary = {
+        "tried": tried,
+        "delivered": delivered,
+        "pending": counts.get("pending", 0),
+        "given_up_last_day": counts.get("failed", 0),
+    }
+    log.info("webhooks: %s", summary)
+    return summary
