@@ -8,10 +8,14 @@ values) when any expectation fails. Nothing is published after a failed gate.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import logging
 import os
+import sys
 import threading
+import types
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -78,6 +82,49 @@ _SUITES: dict[str, tuple[str, Any]] = {}  # suite name -> (its checks, Expectati
 _SOURCES: dict[str, tuple[Any, Any]] = {}  # suite name -> (datasource, batch definition)
 
 
+# Modules GX imports at module level only for expectations finsync never runs (the KL
+# divergence and KS-test expectations: scipy.stats; their charts: altair): about 1.5 s of
+# CPU of GX's 2-3 s import. Until something uses them they are placeholders that import the
+# real module at the first attribute looked up (_Deferred), so GX behaves the same.
+DEFERRED_MODULES = ("scipy.stats", "altair")
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module until an attribute of it is used, then imports the real one."""
+
+    def __getattr__(self, attr: str):
+        return getattr(_load_deferred(self), attr)
+
+
+def _load_deferred(stub: _Deferred) -> types.ModuleType:
+    with _LOCK:
+        name = stub.__name__
+        if sys.modules.get(name) is stub:
+            del sys.modules[name]
+        real = importlib.import_module(name)
+        # whoever holds the placeholder (GX's module globals) now reads the real attributes
+        stub.__dict__.update(real.__dict__)
+        return real
+
+
+def _defer_unused_modules() -> None:
+    """Placeholders for DEFERRED_MODULES that are not imported yet (and exist)."""
+    for name in DEFERRED_MODULES:
+        if name in sys.modules:
+            continue
+        parent, _, child = name.rpartition(".")
+        try:
+            if importlib.util.find_spec(name) is None:
+                continue
+        except (ImportError, ValueError):  # pragma: no cover - a broken optional package
+            continue
+        stub = _Deferred(name)
+        stub.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        sys.modules[name] = stub
+        if parent:  # `from scipy import stats` finds it on the package
+            setattr(sys.modules[parent], child, stub)
+
+
 def _context():
     """GX and one ephemeral context per process: `import great_expectations` is the gate's
     whole cold cost (2-3 s); a long-lived worker pays it once, not on every run."""
@@ -89,6 +136,7 @@ def _context():
 def _new_context():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    _defer_unused_modules()
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
