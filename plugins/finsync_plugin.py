@@ -4,7 +4,7 @@ Airflow UI's navigation."""
 
 from airflow.plugins_manager import AirflowPlugin
 
-from finsync.api.app import URL_PREFIX, app
+from finsync.api.main import URL_PREFIX, app
 from finsync.timetables import FiscalYearTimetable
 
 

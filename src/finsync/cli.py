@@ -268,7 +268,7 @@ def cmd_customers_disable(args) -> int:
 
 def cmd_tokens_create(args) -> int:
     from finsync import migrate, warehouse
-    from finsync.api.auth import create_token
+    from finsync.api.dependencies import create_token
 
     scope = "admin" if args.admin else "customer"
     with warehouse.connect() as conn:
@@ -312,7 +312,7 @@ def cmd_api_serve(args) -> int:
         f"budget service on http://{args.host}:{args.port} (docs: /docs), {args.workers} worker(s)"
     )
     uvicorn.run(
-        "finsync.api.app:app",
+        "finsync.api.main:app",
         host=args.host,
         port=args.port,
         workers=args.workers,

@@ -411,7 +411,7 @@ def run_budget_service(
     import httpx
 
     from finsync import warehouse
-    from finsync.api.auth import create_token
+    from finsync.api.dependencies import create_token
 
     port = _free_port(port)
     base = f"http://127.0.0.1:{port}"

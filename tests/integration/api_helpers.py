@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from finsync import embedded
-from finsync.api.auth import create_token
+from finsync.api.dependencies import create_token
 from tests import processes
 
 
@@ -102,7 +102,7 @@ def uvicorn_server(log: Path, **env: str) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "uvicorn", "finsync.api.app:app", "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "uvicorn", "finsync.api.main:app", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     url = f"http://127.0.0.1:{port}"
     with processes.serving(cmd, env={**os.environ, **env}, log=log, ready=f"{url}/openapi.json"):

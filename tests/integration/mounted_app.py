@@ -4,6 +4,6 @@ for serving the Budget sync page by uvicorn in tests (`uvicorn tests.integration
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from finsync.api.app import app as finsync_app
+from finsync.api.main import app as finsync_app
 
 app = Starlette(routes=[Mount("/finsync", finsync_app)])

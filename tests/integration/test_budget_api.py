@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from finsync.api.app import app
+from finsync.api.main import app
 from finsync.budget.importer import import_budgets
 from tests.conftest import fetch
 from tests.integration.api_helpers import bearer, budget_sync_dag, seed_customer, tokens

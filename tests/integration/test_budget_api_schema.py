@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from finsync.api.app import app
+from finsync.api.main import app
 from tests.integration.api_helpers import (
     bearer,
     budget_sync_dag,

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from finsync import cli
-from finsync.api.app import app
+from finsync.api.main import app
 from finsync.budget import config as configs
 from tests.conftest import fetch
 from tests.integration.api_helpers import bearer, seed_customer, tokens

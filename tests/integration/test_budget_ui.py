@@ -405,7 +405,7 @@ def test_the_budget_service_is_served_by_airflows_api_server(conn, api_server):
     assert body["customer_id"] == "acme" and body["available"] == 1000 and body["fits"] is True
 
     # No credential: 401, although Airflow's all-admins middleware gives every request to its
-    # API server an anonymous admin's Authorization header (src/finsync/api/auth.py).
+    # API server an anonymous admin's Authorization header (src/finsync/api/dependencies.py).
     for method, path, payload in (
         ("POST", "/finsync/budget/check", check),
         ("GET", "/finsync/sync/health", None),

@@ -20,7 +20,7 @@ import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from finsync.api.app import app
+from finsync.api.main import app
 from finsync.budget import config as configs
 from finsync.budget.sync import sync_customer
 from tests import processes

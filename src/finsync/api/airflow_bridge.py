@@ -8,10 +8,29 @@ in the UI, retried and notified like any other.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from fastapi.concurrency import run_in_threadpool
+
+from finsync.api import db
+from finsync.api.errors import NotFound, Unavailable
 from finsync.budget.model import API_RUN_PREFIX
 
 DAG_ID = "budget_sync"
+
+
+async def start_run(customer_id: str, *, force: bool, user: str) -> dict[str, Any]:
+    """Start a `budget_sync` run for a customer with an enabled source config (POST
+    /sync/trigger, POST /files/import)."""
+    found = await db.rows(
+        "select 1 from budget_data_source_config where customer_id = %s and enabled", (customer_id,)
+    )
+    if not found:
+        raise NotFound(f"customer {customer_id!r} has no enabled source config")
+    try:
+        return await run_in_threadpool(trigger, customer_id, force=force, user=user)
+    except LookupError as exc:
+        raise Unavailable(str(exc)) from None
 
 
 def trigger(customer_id: str, *, force: bool, user: str) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 from psycopg.rows import dict_row
 
@@ -41,3 +42,11 @@ async def close() -> None:
     found = _pools.pop(key, None)
     if found is not None:
         await found.close()
+
+
+async def rows(sql: str, args: Any = ()) -> list[dict[str, Any]]:
+    """One statement on a pooled connection (autocommit): its rows as dicts."""
+    p = await pool()
+    async with p.connection() as conn:
+        cur = await conn.execute(sql, args)
+        return await cur.fetchall()

@@ -1,5 +1,5 @@
-"""The budget service's health in numbers: Prometheus metrics at `GET /metrics`, and the
-figures the Budget sync page shows (`GET /sync/stats`).
+"""The budget service's health in numbers: the Prometheus metrics `GET /metrics` exposes, and
+the figures the Budget sync page shows (`GET /sync/stats`); the routes are routers/metrics.py.
 
 Two kinds of figure:
 - the service's own, counted as it serves: requests and their latency per endpoint, method
@@ -36,22 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    values,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 
 from finsync.api import db
-from finsync.api.auth import Admin
+from finsync.api.money import FREQUENCY_SECONDS
 
-router = APIRouter()
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ALL = "_all"  # the customer label when customers are aggregated
 OK_STATUSES = ("success", "partial", "unchanged")
@@ -135,7 +125,7 @@ class Middleware:
 
 
 def booking(operation: str, status_code: int, body: Any, *, replayed: bool = False) -> None:
-    """Count one money movement's outcome (called by app._move)."""
+    """Count one money movement's outcome (called by routers/budget.py's _move)."""
     if replayed:
         BOOKINGS.labels(operation, "replayed").inc()
     elif status_code < 300:
@@ -260,8 +250,6 @@ def is_stale(c: dict[str, Any]) -> bool:
 
 
 async def read_figures(conn) -> Figures:
-    from finsync.api.money import FREQUENCY_SECONDS
-
     t = time.perf_counter()
     cur = await conn.execute(
         FIGURES_SQL,
@@ -494,24 +482,6 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    """Prometheus exposition. Open on `finsync api serve`; admin-only when mounted in Airflow's
-    API server (its users' sessions are admins there)."""
-    from finsync.api.app import URL_PREFIX
-
-    if request.scope.get("root_path", "").endswith(URL_PREFIX):
-        from finsync.api.auth import principal
-
-        if not (await principal(request, None)).is_admin:
-            raise HTTPException(403, "this needs an admin token")
-    found = await figures()
-    registry = _registry()
-    max_customers = int(_env_float("FINSYNC_METRICS_MAX_CUSTOMERS", 500))
-    registry.register(_Static(_families(found, max_customers)))
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-
 # ---- the Budget sync page's numbers --------------------------------------------------------
 
 
@@ -533,23 +503,13 @@ def week_summary(f: Figures) -> dict[str, Any]:
     }
 
 
-@router.get(
-    "/sync/stats",
-    tags=["sync"],
-    summary="The last 7 days of syncs in numbers (the Budget sync page's figures)",
-    responses={403: {"description": "Not an admin"}, 503: {"description": "No warehouse"}},
-)
-async def stats(who: Admin) -> dict[str, Any]:
+async def exposition() -> bytes:
+    """The service's own metrics and the warehouse's figures, in Prometheus' text format."""
     found = await figures()
-    if found is None:
-        raise HTTPException(503, "the warehouse did not answer in time")
-    return week_summary(found)
-
-
-def install(app) -> None:
-    """Mount /metrics and /sync/stats and time every request (app.py calls this)."""
-    app.add_middleware(Middleware)
-    app.include_router(router)
+    registry = _registry()
+    max_customers = int(_env_float("FINSYNC_METRICS_MAX_CUSTOMERS", 500))
+    registry.register(_Static(_families(found, max_customers)))
+    return generate_latest(registry)
 
 
 # ---- several uvicorn workers: one directory for everyone's counters ------------------------

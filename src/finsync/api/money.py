@@ -7,6 +7,9 @@ Correctness under concurrency rests on PostgreSQL, not on this process:
 - the idempotency key is claimed first in the same transaction (primary key on customer and
   key): a concurrent retry waits for the first attempt and then replays its stored outcome;
 - a sync never writes budget_utilization, so reservations and syncs never lose each other's work.
+
+Refusals are the domain errors of `errors.py` (Invalid, NotFound, Conflict, InsufficientFunds);
+this module knows nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from fastapi import HTTPException
 
+from finsync.api.errors import Conflict, InsufficientFunds, Invalid, NotFound
 from finsync.budget.config import FREQUENCIES
 from finsync.fiscal import fiscal_month_of, fiscal_year_of
 
@@ -130,7 +133,7 @@ def _canonical_period(raw: str, fy_start: int) -> str:
     """A period as the syncs understand it (FY2025-M03, Q1 2025, Jan 2025 ...), canonical."""
     canonical, why = _parse_period(raw, fy_start)
     if canonical is None:
-        raise HTTPException(422, f"period {raw!r}: {why}")
+        raise Invalid(f"period {raw!r}: {why}")
     return canonical
 
 
@@ -174,14 +177,14 @@ def _figures(row: dict) -> dict[str, Any]:
 
 async def load_target(conn, customer_id: str, target) -> tuple[Customer, list[dict]]:
     """The customer's settings and the budgets matching the target, most specific period
-    first (404 when none does), in one statement."""
+    first (NotFound when none does), in one statement."""
     on = target.date or (datetime.now(UTC).date() if target.period is None else None)
     by_start: list[str] = []
-    unreadable: dict[int, HTTPException] = {}
+    unreadable: dict[int, Invalid] = {}
     for start in range(1, 13):
         try:
             by_start.append(",".join(candidate_periods(on, target.period, start)))
-        except HTTPException as exc:  # a period this fiscal calendar cannot read
+        except Invalid as exc:  # a period this fiscal calendar cannot read
             by_start.append("")
             unreadable[start] = exc
     cur = await conn.execute(
@@ -205,8 +208,7 @@ async def load_target(conn, customer_id: str, target) -> tuple[Customer, list[di
             if target.sub_category
             else " (no sub-category)"
         )
-        raise HTTPException(
-            404,
+        raise NotFound(
             f"no active budget for customer {customer.customer_id!r}, {what}, in "
             f"{', '.join(periods)}",
         )
@@ -220,8 +222,7 @@ async def fx_rate(conn, from_currency: str, to_currency: str, on: date) -> Decim
     cur = await conn.execute(_FX_SQL, {"f": from_currency, "t": to_currency, "d": on})
     row = await cur.fetchone()
     if row is None:
-        raise HTTPException(
-            422,
+        raise Invalid(
             f"no FX rate from {from_currency} to {to_currency} on or before {on}: "
             "load one with PUT /fx/rates or `finsync fx set`",
         )
@@ -229,8 +230,7 @@ async def fx_rate(conn, from_currency: str, to_currency: str, on: date) -> Decim
     # (a booking now, a partial commit later) uses the very rate that is recorded.
     rate = Decimal(row["rate"]).quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
     if not 0 < rate < MAX_RATE:
-        raise HTTPException(
-            422,
+        raise Invalid(
             f"the FX rate from {from_currency} to {to_currency} on {on} ({rate}) is outside "
             "what a reservation can record",
         )
@@ -312,8 +312,7 @@ async def claim_key(conn, customer_id: str, key: str, operation: str, digest: st
     )
     prior = await cur.fetchone()
     if prior["request_sha256"] != digest:
-        raise HTTPException(
-            422,
+        raise Invalid(
             f"Idempotency-Key {key!r} was already used for a different request "
             f"({prior['operation']}); use a new key for a new request",
         )
@@ -356,13 +355,13 @@ async def _book(
             },
         )
     except psycopg.errors.NumericValueOutOfRange:  # the caller's savepoint undoes the attempt
-        raise HTTPException(
-            422, f"booking {reserve + commit} would exceed what the budget's totals can hold"
+        raise Invalid(
+            f"booking {reserve + commit} would exceed what the budget's totals can hold"
         ) from None
     return await cur.fetchone()
 
 
-async def _over_budget(conn, budget_id: int, amount: Decimal, customer: Customer):
+async def _over_budget(conn, budget_id: int, amount: Decimal, customer: Customer) -> Conflict:
     cur = await conn.execute(
         "select b.budgeted_amount, coalesce(u.committed_amount, 0) as committed, "
         "coalesce(u.reserved_amount, 0) as reserved, b.deleted_at "
@@ -371,15 +370,14 @@ async def _over_budget(conn, budget_id: int, amount: Decimal, customer: Customer
     )
     row = await cur.fetchone()
     if row["deleted_at"] is not None:
-        return HTTPException(409, "the budget was removed by a sync; nothing was booked")
+        return Conflict("the budget was removed by a sync; nothing was booked")
     available = row["budgeted_amount"] - row["committed"] - row["reserved"]
     policy = (
         "blocks over-budget requests"
         if customer.policy == "block"
         else f"allows up to {customer.tolerance_pct}% over budget"
     )
-    return HTTPException(
-        409,
+    return InsufficientFunds(
         {
             "message": f"over budget: {amount} requested, {available} available; the "
             f"customer's policy {policy}; nothing was booked",
@@ -431,11 +429,11 @@ async def book_new(conn, customer_id: str, req, *, status: str, actor: str, key:
     rate = await fx_rate(conn, currency, best["currency"], req.date or datetime.now(UTC).date())
     amount = money(req.amount * rate)
     if amount <= 0:
-        raise HTTPException(
-            422, f"amount must be more than 0 (it is {amount} {best['currency']} at rate {rate})"
+        raise Invalid(
+            f"amount must be more than 0 (it is {amount} {best['currency']} at rate {rate})"
         )
     if amount >= MAX_BOOKED:
-        raise HTTPException(422, f"amount {amount} {best['currency']} is too large to book")
+        raise Invalid(f"amount {amount} {best['currency']} is too large to book")
     reserve, commit = (amount, Decimal(0)) if status == "reserved" else (Decimal(0), amount)
     booked = await _book(
         conn, best["budget_id"], reserve=reserve, commit=commit, tolerance=customer.tolerance_pct
@@ -493,23 +491,21 @@ async def _locked_reservation(conn, customer_id: str, reservation_id: int) -> di
     )
     row = await cur.fetchone()
     if row is None:
-        raise HTTPException(404, f"no reservation {reservation_id} for customer {customer_id!r}")
+        raise NotFound(f"no reservation {reservation_id} for customer {customer_id!r}")
     return row
 
 
 async def commit_reservation(conn, customer_id: str, req, *, actor: str, key: str):
     res = await _locked_reservation(conn, customer_id, req.reservation_id)
     if res["status"] != "reserved":
-        raise HTTPException(
-            409,
+        raise Conflict(
             f"reservation {res['reservation_id']} is {res['status']}, "
             "only a reserved one can be committed",
         )
     held = res["amount"]
     amount = held if req.amount is None else money(req.amount * res["fx_rate"])
     if amount <= 0 or amount > held:
-        raise HTTPException(
-            422,
+        raise Invalid(
             f"commit amount must be more than 0 and at most the reserved {res['request_amount']} "
             f"{res['request_currency']}",
         )
@@ -527,7 +523,7 @@ async def commit_reservation(conn, customer_id: str, req, *, actor: str, key: st
 async def release(conn, customer_id: str, req, *, actor: str, key: str):
     res = await _locked_reservation(conn, customer_id, req.reservation_id)
     if res["status"] == "released":
-        raise HTTPException(409, f"reservation {res['reservation_id']} is already released")
+        raise Conflict(f"reservation {res['reservation_id']} is already released")
     held = res["amount"]
     reserve, commit = (-held, Decimal(0)) if res["status"] == "reserved" else (Decimal(0), -held)
     booked = await _book(conn, res["budget_id"], reserve=reserve, commit=commit, tolerance=None)

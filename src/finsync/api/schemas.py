@@ -1,4 +1,5 @@
-"""Request and response bodies of the budget service (they make its OpenAPI schema)."""
+"""Request and response bodies of the budget service, its path and query parameter types and
+the error answers routes declare (they make its OpenAPI schema)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -17,6 +19,8 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+
+from finsync.budget.config import FREQUENCIES
 
 CUSTOMER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 CURRENCY = r"^[A-Z]{3}$"
@@ -270,3 +274,129 @@ class ReservationResponse(BudgetFigures):
 
 class Problem(BaseModel):
     detail: str | dict | list
+
+
+def problems(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the error statuses a route can answer with."""
+    return {code: {"model": Problem, "description": what} for code, what in descriptions.items()}
+
+
+# ---- sync management: configs, runs, files, FX rates, over-budget policies -----------------
+
+SYNC_ERRORS = {
+    403: "Not allowed for this token",
+    404: "No such customer, config or file",
+    409: "Conflicts with what exists",
+    410: "Gone",
+    413: "File too large",
+    503: "Airflow cannot start the run now",
+}
+
+
+def sync_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The sync management routes' error declarations, by status."""
+    return problems({code: SYNC_ERRORS[code] for code in codes})
+
+
+Frequency = Literal[*FREQUENCIES]  # type: ignore[valid-type]  # budget/config.py owns them
+SourceType = Literal["local", "sftp", "s3", "upload"]
+Pct = decimal_in(
+    maximum=100, places=2, positive=False, text=r"^0*(100(\.00?)?|[0-9]{1,2}(\.[0-9]{1,2})?)$"
+)
+FxRateValue = decimal_in(
+    maximum=10**9,
+    places=10,
+    positive=True,
+    text=r"^0*([1-9][0-9]{0,8}(\.[0-9]{1,10})?|0?\.[0-9]{0,9}[1-9])$",
+)
+CustomerId = Annotated[str, Field(pattern=CUSTOMER_ID)]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, examples=[1])]
+CustomerQuery = Annotated[str | None, Query(pattern=CUSTOMER_ID, examples=["acme"])]
+
+
+class ConfigFields(Strict):
+    enabled: Annotated[bool, JsonBool] | None = None
+    frequency: Frequency | None = None
+    source_config: dict[str, Any] | None = None
+    column_mapping: dict[str, str | None] | None = None
+    fiscal_year_start_month: Annotated[int, Field(ge=1, le=12), JsonInt] | None = None
+    default_currency: str | None = Field(None, pattern=CURRENCY)
+    error_tolerance_pct: Pct | None = None
+    max_soft_delete_pct: Pct | None = None
+    settle_seconds: Annotated[int, Field(ge=0, le=86400), JsonInt] | None = None
+    notify: dict[str, Any] | None = None
+    # people's confirmed mappings teach the mapper for every customer (docs/budget_mapping.md)
+    share_mappings: Annotated[bool, JsonBool] | None = None
+
+
+class ConfigCreate(ConfigFields):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "globex",
+                    "source_type": "sftp",
+                    "frequency": "daily",
+                    "source_config": {
+                        "conn_id": "globex_sftp",
+                        "path": "/exports/budget",
+                        "glob": "*.xlsx",
+                    },
+                    "fiscal_year_start_month": 7,
+                    "default_currency": "AUD",
+                }
+            ]
+        },
+    )
+
+    customer_id: CustomerId
+    source_type: SourceType
+    source_config: dict[str, Any]
+
+
+class TriggerRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"customer_id": "acme", "force": False}]}
+    )
+
+    customer_id: CustomerId | None = None
+    force: Annotated[bool, JsonBool] = False
+
+
+class FxRate(Strict):
+    """1 unit of from_currency = rate units of to_currency, from valid_from on."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "from_currency": "EUR",
+                    "to_currency": "USD",
+                    "valid_from": "2025-01-01",
+                    "rate": 1.08,
+                }
+            ]
+        },
+    )
+
+    from_currency: str = Field(pattern=CURRENCY)
+    to_currency: str = Field(pattern=CURRENCY)
+    valid_from: Annotated[Date, JsonDate]
+    rate: FxRateValue
+
+
+class Policy(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"over_budget_policy": "tolerance", "tolerance_pct": 5}]},
+    )
+
+    over_budget_policy: Literal["block", "tolerance"]
+    tolerance_pct: Pct = Decimal(0)
+
+
+class PolicyOut(Policy):
+    customer_id: str
+    tolerance_pct: Money

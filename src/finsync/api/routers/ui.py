@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from finsync.api.schemas import CUSTOMER_ID
 
 router = APIRouter()
-PAGE = Path(__file__).with_name("static") / "budget_sync.html"
+PAGE = Path(__file__).parent.parent / "static" / "budget_sync.html"
 _SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 

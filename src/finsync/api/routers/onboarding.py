@@ -23,23 +23,20 @@ import math
 import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
 from finsync.api import db
-from finsync.api.auth import Admin, Who
-from finsync.api.schemas import CURRENCY, CUSTOMER_ID, Problem
-from finsync.budget.config import FREQUENCIES
+from finsync.api.dependencies import Admin, Who
+from finsync.api.schemas import CURRENCY, CUSTOMER_ID, Frequency, Problem, SourceType
 
 MAX_SAMPLE_BYTES = 20 * 1024 * 1024  # a sample export: enough for ~200k rows of CSV
 _MULTIPART_SLACK = 64 * 1024  # the form's other fields and the multipart framing
 PREVIEW_ROWS = 20  # budgets and rejected rows shown
 MAX_COLUMN_NAME = 500
-Frequency = Literal[*FREQUENCIES]  # budget/config.py owns the frequencies
-SourceType = Literal["local", "sftp", "s3", "upload"]
 
 
 class _CappedUpload(APIRoute):
@@ -213,7 +210,7 @@ def _understand(
     from finsync.budget.analyze import analyze
     from finsync.budget.budgets import to_budgets
     from finsync.budget.model import BudgetFileError, ColumnMapping, FieldMatch
-    from finsync.budget.parse import parse_file
+    from finsync.budget.read import parse_file
 
     parsed = parse_file(path, sheet=sheet, header_row=header_row)
     headers = mapper.headers_signature(parsed)

@@ -1,4 +1,5 @@
-"""Who is asking: a finsync API token, or a signed-in Airflow user.
+"""The service's dependencies: who is asking (a finsync API token, or a signed-in Airflow
+user), and the query-parameter check every operation gets.
 
 - finsync tokens (`fsk_…`, sent as `Authorization: Bearer fsk_…`) are 256-bit random secrets,
   stored only as their SHA-256. A `customer` token sees and moves one customer's budgets; an
@@ -20,13 +21,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from finsync.api import db
 
+URL_PREFIX = "/finsync"  # where Airflow's API server mounts the service (the plugin)
 TOKEN_PREFIX = "fsk_"
 AIRFLOW_COOKIE = "_token"
 bearer = HTTPBearer(auto_error=False, description="A finsync API token (fsk_…) or an Airflow JWT")
@@ -117,13 +122,17 @@ async def _airflow_user(token: str) -> Principal:
     return Principal(f"airflow:{user.get_name()}", "admin")
 
 
+def mounted_in_airflow(request: Request) -> bool:
+    """Is this request served by Airflow's API server (the app mounted at URL_PREFIX), rather
+    than by the app on its own (`finsync api serve`)?"""
+    return str(request.scope.get("root_path", "")).endswith(URL_PREFIX)
+
+
 def _adds_anonymous_admin(request: Request) -> bool:
     """Did Airflow's API server append an anonymous admin's Authorization header to this
     request? It does to every request (mounted apps included) when its auth manager registers
     `SimpleAllAdminMiddleware` (SimpleAuthManager with `simple_auth_manager_all_admins`)."""
-    from finsync.api.app import URL_PREFIX
-
-    if not request.scope.get("root_path", "").endswith(URL_PREFIX):
+    if not mounted_in_airflow(request):
         return False  # not mounted in Airflow's API server (e.g. the app served on its own)
     try:
         from airflow.api_fastapi.app import get_auth_manager
@@ -175,3 +184,32 @@ async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
 
 Who = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(admin)]
+
+
+async def known_query_only(request: Request) -> None:
+    """Refuse query parameters the operation does not have (a misspelt `customer_id` must not
+    quietly widen an admin's listing to every customer)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not route.include_in_schema or not request.query_params:
+        return  # (the UI page is not an API operation: Airflow may add to its URL)
+    params = get_flat_dependant(route.dependant).query_params
+    known = {p.alias for p in params}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise HTTPException(
+            422,
+            f"unknown query parameter(s) {', '.join(map(repr, unknown))}; this operation takes "
+            + (", ".join(sorted(known)) or "none"),
+        )
+    many = {p.alias for p in params if _is_sequence(p.field_info.annotation)}
+    repeated = sorted(k for k in known - many if len(request.query_params.getlist(k)) > 1)
+    if repeated:
+        raise HTTPException(422, f"query parameter(s) given more than once: {', '.join(repeated)}")
+
+
+def _is_sequence(annotation: Any) -> bool:
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    return any(
+        get_origin(a) in (list, tuple, set, frozenset) or a in (list, tuple, set, frozenset)
+        for a in (options or (annotation,))
+    )
