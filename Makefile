@@ -34,13 +34,16 @@ prometheus:
 ## 2. Set up and run the whole test suite.
 test: setup browser prometheus
 	$(VENV)/bin/ruff check src dags plugins tests bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/sqlfluff lint include/sql --quiet --processes 1
 	$(VENV)/bin/python -m pytest -q -n 2
 
-## The edit-test loop: ruff and the fast tests (tests/unit, tests/dags; no Airflow services,
-## no protocol servers, the SQL checks on the embedded PostgreSQL). `make test` before a commit.
+## The edit-test loop: ruff, the import contracts (.importlinter) and the fast tests
+## (tests/unit, tests/dags; no Airflow services, no protocol servers, the SQL checks on the
+## embedded PostgreSQL). `make test` before a commit.
 unit: setup
 	$(VENV)/bin/ruff check src dags plugins tests bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest -q tests/unit tests/dags
 
 ## The tutorial's screenshots (docs/img), taken by the onboarding browser test.
