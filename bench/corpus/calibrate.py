@@ -30,7 +30,7 @@ from make_corpus import make_corpus  # noqa: E402
 
 from finsync.budget.mapping import GAP_CAP, map_columns  # noqa: E402
 from finsync.budget.model import FIELDS, BudgetFileError  # noqa: E402
-from finsync.budget.parse import parse_file  # noqa: E402
+from finsync.budget.read import parse_file  # noqa: E402
 
 bench = SourceFileLoader("analyze_corpus", str(ROOT / "bench" / "analyze_corpus")).load_module()
 

@@ -474,7 +474,7 @@ def test_onboarding_a_customer_from_the_page(
 
     from finsync.budget.mapping import CONFIDENCE_BAR, map_columns
     from finsync.budget.model import FIELDS
-    from finsync.budget.parse import parse_file
+    from finsync.budget.read import parse_file
     from tests.integration.conftest import SFTP_CONN_ID
 
     env = airflow

@@ -20,7 +20,7 @@ from finsync.budget.mapping import (
     needs_review,
 )
 from finsync.budget.model import FIELDS, BudgetFileError
-from finsync.budget.parse import parse_file
+from finsync.budget.read import parse_file
 
 _LABELS = {
     "payroll": "a payroll file",

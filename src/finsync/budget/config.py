@@ -366,7 +366,7 @@ def _new_mapping_version(
 
 def header_key(header: str) -> str:
     """A header as the mapper compares it (lower case, no accents or punctuation)."""
-    from finsync.budget.parse import fold_text
+    from finsync.budget.headers import fold_text
 
     return fold_text(header)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from finsync.budget.cells import VALUE_SAMPLE_ROWS, non_blank, number_ratio
 from finsync.budget.mapping import (
     MIN_SCORE,
     best_synonym,
@@ -22,7 +23,6 @@ from finsync.budget.mapping import (
     header_score,
 )
 from finsync.budget.model import FileTypeGuess, ParsedFile
-from finsync.budget.parse import VALUE_SAMPLE_ROWS, non_blank, number_ratio
 
 # file type -> concept -> (weight, header phrases)
 CONCEPTS: dict[str, dict[str, tuple[float, list[str]]]] = {

@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from finsync.budget.headers import period_label
 from finsync.budget.model import BudgetFileError, ColumnMapping, ParsedFile
-from finsync.budget.parse import period_label
 
 LONG_COLUMNS = (
     "department",

@@ -39,6 +39,8 @@ from functools import lru_cache
 import pandas as pd
 from rapidfuzz import fuzz
 
+from finsync.budget.cells import VALUE_SAMPLE_ROWS, non_blank, number_ratio
+from finsync.budget.headers import fold_text, period_key
 from finsync.budget.mapping_words import (
     ABBREVIATIONS,
     CATEGORY_STEMS,
@@ -51,13 +53,6 @@ from finsync.budget.mapping_words import (
     VERSION_PREFERENCE,
 )
 from finsync.budget.model import FIELDS, REQUIRED_FIELDS, ColumnMapping, FieldMatch, ParsedFile
-from finsync.budget.parse import (
-    VALUE_SAMPLE_ROWS,
-    fold_text,
-    non_blank,
-    number_ratio,
-    period_key,
-)
 from finsync.budget.periods import period_evidence
 
 CONFIDENCE_BAR = 0.80  # below this a required field needs a person's confirmation

@@ -325,11 +325,11 @@ class Attempt:
         """Parse, detect, map and normalise the fetched file, then gate and import it."""
         cfg, conn, outcome, request = self.cfg, self.conn, self.outcome, self.request
         with self.timed("imports"):  # pandas and pyarrow: paid once per process
-            from finsync.budget import detect, mapping, parse, quality  # noqa: F401
+            from finsync.budget import detect, mapping, quality, read  # noqa: F401
             from finsync.budget.budgets import to_budgets
 
         with self.timed("parse"):
-            parsed = parse.parse_file(
+            parsed = read.parse_file(
                 local,
                 sheet=cfg.source_config.get("sheet"),
                 header_row=cfg.source_config.get("header_row"),

@@ -245,7 +245,7 @@ def _calendar_parts(canonical: str, fy_start: int) -> tuple[str, str]:
 def own_period_labels(headers: Iterable[str], fy_start: int, skip: Iterable[str] = ()) -> dict:
     """canonical -> header for the headers that are periods on the customer's calendar (a wide
     export's period columns), the first header of each period; `skip`: mapped columns."""
-    from finsync.budget.parse import period_label
+    from finsync.budget.headers import period_label
     from finsync.budget.periods import FiscalCalendar, parse_period
 
     calendar = FiscalCalendar(start=fy_start)

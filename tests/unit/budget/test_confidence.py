@@ -19,7 +19,7 @@ from finsync.budget.mapping import (
     needs_review,
     none_confidence,
 )
-from finsync.budget.parse import parse_file
+from finsync.budget.read import parse_file
 
 ROOT = Path(__file__).resolve().parents[3]
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finsync.budget.detect import detect_file_type
-from finsync.budget.parse import parse_file
+from finsync.budget.read import parse_file
 
 from .conftest import BAD, BUDGET, FIXTURES
 

@@ -9,7 +9,7 @@ import pytest
 
 from finsync.budget.budgets import to_budgets
 from finsync.budget.mapping import map_columns
-from finsync.budget.parse import parse_file
+from finsync.budget.read import parse_file
 
 
 def budgets_of(tmp_path: Path, text: str, mapping: dict, **options):

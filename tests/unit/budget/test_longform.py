@@ -8,7 +8,7 @@ import pytest
 from finsync.budget.longform import LONG_COLUMNS, to_long
 from finsync.budget.mapping import map_columns
 from finsync.budget.model import FIELDS, BudgetFileError, ColumnMapping, FieldMatch
-from finsync.budget.parse import parse_file
+from finsync.budget.read import parse_file
 
 from .conftest import FIXTURES
 

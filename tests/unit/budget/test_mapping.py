@@ -14,7 +14,7 @@ from finsync.budget.mapping import (
     needs_review,
 )
 from finsync.budget.model import BUDGET_COLUMNS, FIELDS, ColumnMapping, FieldMatch
-from finsync.budget.parse import parse_file
+from finsync.budget.read import parse_file
 
 from .conftest import BAD, FIXTURES
 

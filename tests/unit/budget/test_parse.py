@@ -8,16 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from finsync.budget.cells import cell_kind, is_number
+from finsync.budget.headers import period_key
 from finsync.budget.model import BudgetFileError
-from finsync.budget.parse import (
-    Limits,
-    _cell_text,
-    cell_kind,
-    column_letter,
-    is_number,
-    parse_file,
-    period_key,
-)
+from finsync.budget.read import Limits, column_letter, parse_file
+from finsync.budget.read.workbook import _cell_text
 
 from .conftest import BAD, BUDGET, FIXTURES
 
@@ -614,14 +609,14 @@ def _messy_lines(n: int) -> list[str]:
     ids=["30k", "crlf", "cr", "trailing", "ragged", "tabs", "sections"],
 )
 def test_the_arrow_and_pandas_csv_readers_agree(text, tmp_path, monkeypatch):
-    import finsync.budget.parse as parse
+    import finsync.budget.read.text as text_reader
 
     path = tmp_path / "f.csv"
     path.write_bytes(text.encode())
 
     def outcome():
         try:
-            parsed = parse.parse_file(path)
+            parsed = parse_file(path)
         except BudgetFileError as exc:
             return str(exc)
         frame = parsed.frame
@@ -637,18 +632,18 @@ def test_the_arrow_and_pandas_csv_readers_agree(text, tmp_path, monkeypatch):
         )
 
     fast = outcome()
-    monkeypatch.setattr(parse, "_arrow_read", lambda *a, **k: None)
+    monkeypatch.setattr(text_reader, "_arrow_read", lambda *a, **k: None)
     assert fast == outcome()
 
 
 def test_a_quote_anywhere_leaves_the_file_to_pandas(tmp_path):
-    import finsync.budget.parse as parse
+    from finsync.budget.read.text import _arrow_read
 
     path = tmp_path / "f.csv"
     path.write_text('Dept,Amount\nOps,1\n"Open quote,2\n')
-    assert parse._arrow_read(path, ",", 2, Limits()) is None
+    assert _arrow_read(path, ",", 2, Limits()) is None
     path.write_text("Dept,Amount\nOps,1\nSales,2\n")
-    assert parse._arrow_read(path, ",", 2, Limits()) is not None
+    assert _arrow_read(path, ",", 2, Limits()) is not None
 
 
 def test_matches_and_blank_mask_shortcuts_give_the_plain_regex_result():
@@ -657,16 +652,17 @@ def test_matches_and_blank_mask_shortcuts_give_the_plain_regex_result():
     import pandas as pd
     import pyarrow.compute as pc
 
-    import finsync.budget.parse as parse
+    from finsync.budget.cells import BLANK_PATTERN, NUMBER_PATTERN, blank_mask, matches
+    from finsync.budget.read.table import _TOTAL_HINT
 
     cells = ["Total", "x", " Dept 1", "  = sub", "Summe", "итого", None, "ſumme", "", " ", "-"]
     cells += ["—", "\t–\n", "\x0b", "- 1", "1", "\u00a0", "\u2028", "a - b", "\r"]
     series = pd.Series([cells[(i * 7) % len(cells)] for i in range(50_000)], dtype="str")
     data = series.array.__arrow_array__()
-    for pattern, ignore_case in ((parse._TOTAL_HINT, True), (parse.NUMBER_PATTERN, False)):
+    for pattern, ignore_case in ((_TOTAL_HINT, True), (NUMBER_PATTERN, False)):
         plain = pc.match_substring_regex(data, pattern, ignore_case=ignore_case)
         expected = pc.fill_null(plain, False).to_numpy(zero_copy_only=False)
-        assert (parse.matches(series, pattern, ignore_case=ignore_case) == expected).all()
-    plain = pc.fill_null(pc.match_substring_regex(data, parse.BLANK_PATTERN), True)
-    assert (parse.blank_mask(series) == plain.to_numpy(zero_copy_only=False)).all()
-    assert (parse.blank_mask(series.iloc[3:]) == plain.to_numpy(zero_copy_only=False)[3:]).all()
+        assert (matches(series, pattern, ignore_case=ignore_case) == expected).all()
+    plain = pc.fill_null(pc.match_substring_regex(data, BLANK_PATTERN), True)
+    assert (blank_mask(series) == plain.to_numpy(zero_copy_only=False)).all()
+    assert (blank_mask(series.iloc[3:]) == plain.to_numpy(zero_copy_only=False)[3:]).all()

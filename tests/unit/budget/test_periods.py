@@ -7,7 +7,7 @@ import pytest
 
 from finsync.budget import periods as pr
 from finsync.budget.mapping import CONFIDENCE_BAR, describe_values, map_columns
-from finsync.budget.parse import parse_file
+from finsync.budget.read import parse_file
 
 # Every form the normaliser accepts, one example per shape: (label, canonical with
 # fiscal_year_start_month=7 and default_year=2025). test_every_rule_has_a_form keeps it whole.

@@ -10,7 +10,7 @@ from finsync.budget import periods as pr
 from finsync.budget.longform import to_long
 from finsync.budget.mapping import CONFIDENCE_BAR, map_columns, needs_review
 from finsync.budget.normalize import normalize
-from finsync.budget.parse import parse_file
+from finsync.budget.read import parse_file
 
 
 @pytest.mark.parametrize(
