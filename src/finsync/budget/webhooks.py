@@ -56,7 +56,7 @@ FIRST_TRY_TIMEOUT_S = 3.0
 RETRY_TIMEOUT_S = 10.0
 GIVE_UP_AFTER = timedelta(days=1)
 # Back-off after the n-th failed try: 5 min, 10, 20, 40, 80, 160, then every 4 h, until the
-# event is a day old (about 10 tries). The retry DAG runs every 5 minutes.
+# event is a day old (11 tries in all). The retry DAG runs every 5 minutes.
 FIRST_RETRY = timedelta(minutes=5)
 MAX_RETRY_DELAY = timedelta(hours=4)
 # While one sender tries an event, nobody else does (the event is not due until then).
@@ -615,40 +615,47 @@ def announce_crossings(conn: psycopg.Connection, context: dict | None = None) ->
 # ---- what the API and the CLI show --------------------------------------------------------------
 
 
+# Each configured endpoint with its last delivery try and how many events wait or were given up
+# (%(c)s: one customer, or null for all). The CLI and GET /sync/webhooks both use it.
+ENDPOINTS_SQL = """
+with endpoints as (
+    select c.customer_id, c.config_id, e ->> 'url' as url, e ->> 'conn_id' as conn_id,
+           e -> 'events' as events
+    from budget_data_source_config c, jsonb_array_elements(c.webhooks) e
+    where %(c)s::text is null or c.customer_id = %(c)s
+)
+select p.customer_id, p.config_id, p.url, p.conn_id, p.events,
+       last.event_id as last_event_id, last.event_type as last_event_type,
+       last.attempted_at as last_attempt_at, last.status_code as last_status_code,
+       last.is_success as last_success, last.error as last_error,
+       (select count(*) from webhook_event w where w.customer_id = p.customer_id
+         and w.endpoint_url = p.url and w.status = 'pending') as pending,
+       (select count(*) from webhook_event w where w.customer_id = p.customer_id
+         and w.endpoint_url = p.url and w.status = 'failed') as given_up
+from endpoints p
+left join lateral (
+    select d.*, w.event_type from webhook_event w
+    join webhook_delivery d using (event_id)
+    where w.customer_id = p.customer_id and w.endpoint_url = p.url
+    order by d.delivery_id desc limit 1
+) last on true
+order by p.customer_id, p.config_id, p.url
+"""
+
+
+def described(rows: list[dict]) -> list[dict]:
+    """ENDPOINTS_SQL rows as shown: the endpoint without its query string, not the full URL."""
+    return [
+        {**{k: v for k, v in r.items() if k != "url"}, "endpoint": describe_url(r["url"])}
+        for r in rows
+    ]
+
+
 def endpoint_status(conn: psycopg.Connection, customer_id: str | None = None) -> list[dict]:
     """Each configured endpoint with its last delivery try and pending events."""
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            """
-            with endpoints as (
-                select c.customer_id, c.config_id, e ->> 'url' as url, e ->> 'conn_id' as conn_id,
-                       e -> 'events' as events
-                from budget_data_source_config c, jsonb_array_elements(c.webhooks) e
-                where %(c)s::text is null or c.customer_id = %(c)s
-            )
-            select p.customer_id, p.config_id, p.url, p.conn_id, p.events,
-                   last.event_id as last_event_id, last.event_type as last_event_type,
-                   last.attempted_at as last_attempt_at, last.status_code as last_status_code,
-                   last.is_success as last_success, last.error as last_error,
-                   (select count(*) from webhook_event w where w.customer_id = p.customer_id
-                     and w.endpoint_url = p.url and w.status = 'pending') as pending,
-                   (select count(*) from webhook_event w where w.customer_id = p.customer_id
-                     and w.endpoint_url = p.url and w.status = 'failed') as given_up
-            from endpoints p
-            left join lateral (
-                select d.*, w.event_type from webhook_event w
-                join webhook_delivery d using (event_id)
-                where w.customer_id = p.customer_id and w.endpoint_url = p.url
-                order by d.delivery_id desc limit 1
-            ) last on true
-            order by p.customer_id, p.config_id, p.url
-            """,
-            {"c": customer_id},
-        )
-        rows = cur.fetchall()
-    for r in rows:
-        r["endpoint"] = describe_url(r["url"])
-    return rows
+        cur.execute(ENDPOINTS_SQL, {"c": customer_id})
+        return described(cur.fetchall())
 
 
 # ---- DAG budget_webhooks ------------------------------------------------------------------------
