@@ -107,16 +107,23 @@ def test_local_fetch_copies_and_never_touches_the_customer_file(tmp_path):
     assert snapshot(folder) == before
 
 
-def test_upload_reads_the_api_drop_folder_like_local(tmp_path):
-    folder = tmp_path / "uploads" / "acme"
-    put(folder, "posted.xlsx", b"xlsx bytes", T0)
-    source = build_source("acme", "upload", {"path": str(folder)})
+def test_upload_reads_what_the_api_put_in_shared_storage(tmp_path, monkeypatch):
+    from finsync import storage
+
+    monkeypatch.setenv(storage.URL_ENV, (tmp_path / "shared").as_uri())
+    storage.put(storage.key("uploads", "acme", "posted.xlsx"), b"xlsx bytes")
+    storage.put(storage.key("uploads", "globex", "theirs.xlsx"), b"not acme's")
+    source = build_source("acme", "upload", {"path": "/old/drop/folder/not/read"})
 
     [remote] = source.list_files()
     copy = source.fetch(remote, tmp_path / "work")
 
-    assert source.source_type == "upload" and isinstance(source, LocalSource)
-    assert copy.read_bytes() == b"xlsx bytes" and (folder / "posted.xlsx").exists()
+    assert source.source_type == "upload" and remote.ref == "uploads/acme/posted.xlsx"
+    assert source.stat("posted.xlsx") == remote and source.stat("gone.xlsx") is None
+    assert copy.read_bytes() == b"xlsx bytes"
+    assert storage.read_bytes(remote.ref) == b"xlsx bytes"  # the posted file stays
+    with pytest.raises(SourceError, match="read only"):
+        source.write("finsync_x.csv", b"")
 
 
 def test_local_missing_folder_names_the_source(tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from finsync import storage
 from finsync.budget import config as configs
 from finsync.budget.sync import sync_customer
 from tests.conftest import fetch
@@ -131,7 +132,9 @@ def test_rejected_rows_fail_the_file_in_full_and_change_nothing(conn, folders):
     assert h["error_count"] == 3
     assert sorted(e["row"] for e in h["errors"]) == [7, 8, 9]
     assert {e["value"] for e in h["errors"]} >= {"Q5 2026", "lots", "XYZ"}
-    assert Path(h["reject_file"]).read_text().count("\n") == 4  # header + every rejected row
+    # kept in shared storage under a key any machine resolves: header + every rejected row
+    assert h["reject_file"] == f"rejects/{cfg.customer_id}/sync_{h['sync_id']}_rejects.csv"
+    assert storage.read_bytes(h["reject_file"]).decode("utf-8-sig").count("\n") == 4
 
 
 def test_error_tolerance_imports_the_valid_rows_as_partial(conn, folders):

@@ -23,12 +23,13 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from finsync import storage
 from finsync.budget import config as configs
 from finsync.budget import sources
 from finsync.budget.config import SourceConfig
@@ -49,7 +50,7 @@ if TYPE_CHECKING:  # pandas-backed: imported when a file is read (the `imports` 
 log = logging.getLogger(__name__)
 PERSONAL_DATA_TYPES = {"payroll", "expense", "headcount"}
 # Downloaded working copies are kept this long (for support and audit), then removed.
-DOWNLOAD_RETENTION = timedelta(days=7)
+DOWNLOAD_RETENTION = storage.RETENTION["downloads"]
 
 
 @dataclass
@@ -262,6 +263,7 @@ class Attempt:
         and record its version with the outcome."""
         cfg, conn = self.cfg, self.conn
         sources.cleanup_downloads(self.work_dir, DOWNLOAD_RETENTION, self.now)
+        self.expire_shared()
         source = sources.build_source(cfg.customer_id, cfg.source_type, cfg.source_config)
         files = source.list_files()
         processed = sources.ledger_already_seen(conn, cfg.config_id)
@@ -291,9 +293,30 @@ class Attempt:
             )
         self.outcome.timings["fetch"] = round(time.perf_counter() - self.started, 4)
         outcome = self.understand_and_import(local)
+        if local.exists():  # (a file that looks like personal data is gone already)
+            self.keep_copy(local)
         self.total_rows = outcome.counts.pop("total_rows", None)
         self.ledger(outcome.status)
         return outcome
+
+    def expire_shared(self) -> None:
+        """Shared storage's retention for this customer (uploads, kept copies, reject files):
+        best effort, a storage outage never holds up a sync."""
+        for area in storage.AREAS:
+            try:
+                storage.remove_expired(area, self.cfg.customer_id, self.now)
+            except storage.StorageError as exc:
+                log.warning("retention of %s skipped: %s", area, exc)
+
+    def keep_copy(self, local: Path) -> None:
+        """The taken file's copy in shared storage, kept DOWNLOAD_RETENTION for support and
+        audit whichever machine looks (best effort, like the retention)."""
+        with self.timed("keep"):
+            try:
+                ref = storage.key("downloads", self.cfg.customer_id, local.name)
+                storage.put(ref, local)
+            except (storage.StorageError, ValueError) as exc:
+                log.warning("the copy of %s is not kept in shared storage: %s", local.name, exc)
 
     def finish(self) -> None:
         """The attempt's final outcome is known: record it (`sync_history`, the config's last
@@ -476,10 +499,13 @@ class Attempt:
         error_rows = len({e.row for e in row_errors})
         outcome.error_count = len(row_errors)
         decision = quality.decide(total, error_rows, self.cfg.error_tolerance_pct)
-        if row_errors:
+        if row_errors:  # written here, then kept in shared storage: any machine serves it
             reject = self.work_dir / "rejects" / f"sync_{outcome.sync_id}_rejects.csv"
             reject.parent.mkdir(parents=True, exist_ok=True)
-            outcome.reject_file = str(quality.write_reject_file(row_errors, reject))
+            quality.write_reject_file(row_errors, reject)
+            outcome.reject_file = storage.key("rejects", self.cfg.customer_id, reject.name)
+            storage.put(outcome.reject_file, reject)
+            reject.unlink()
         outcome.counts["total_rows"] = total
         return Gated(decision, error_rows, gated.valid, gated.lines)
 

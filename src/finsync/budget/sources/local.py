@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,60 @@ class LocalSource(BudgetSource):
         (self.folder / name).unlink(missing_ok=True)
 
 
-class UploadSource(LocalSource):
-    """The API's drop folder for posted files: a local folder under another name."""
+class UploadSource(BudgetSource):
+    """Files posted to the budget service (`/files/import`): they live in shared storage
+    (finsync/storage.py, area `uploads/<customer>/`), so whichever machine the API ran on,
+    any worker takes them. `source_config.path` is no longer needed (older configs keep it;
+    it is not read). finsync's own area: there is no customer tool to write back to."""
 
     source_type = "upload"
-    writable = False  # finsync's own drop folder: there is no customer tool to write back to
+    required_keys = ()
+    writable = False
+
+    @classmethod
+    def from_config(
+        cls, customer_id: str, source_config: Mapping[str, Any], globs: Sequence[str]
+    ) -> UploadSource:
+        return cls(customer_id, globs)
+
+    def location(self) -> str:
+        from finsync import storage
+
+        return f"uploads/{self.customer_id} in shared storage {storage.describe()}"
+
+    def list_files(self) -> list[RemoteFile]:
+        from finsync import storage
+
+        with self._errors("listing the uploads"):
+            stored = storage.listing("uploads", self.customer_id)
+        return [
+            self._file(s.name, s.size, s.modified_at, s.key)
+            for s in stored
+            if matches(s.name, self.globs)
+        ]
+
+    def stat(self, name: str) -> RemoteFile | None:
+        from finsync import storage
+
+        with self._errors(f"looking at {name}"):
+            try:
+                s = storage.stat(storage.key("uploads", self.customer_id, name))
+            except storage.Missing:
+                return None
+        return self._file(s.name, s.size, s.modified_at, s.key)
+
+    def _download(self, remote: RemoteFile, target: Path) -> None:
+        from finsync import storage
+
+        with self._errors(f"reading {remote.name}"):
+            storage.copy_to(remote.ref, target)
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Shared storage's errors as this source's (they name the base, never a secret)."""
+        from finsync import storage
+
+        try:
+            yield
+        except storage.StorageError as exc:
+            raise self.error(f"{action}: {exc}") from None
