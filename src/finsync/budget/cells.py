@@ -170,3 +170,17 @@ def number_ratio(values: pd.Series, *, lenient: bool = False) -> float:
 def non_blank(values: pd.Series) -> pd.Series:
     values = values.astype("str")
     return values[~blank_mask(values)]
+
+
+def string_array(values: pd.Series) -> pa.Array:
+    """The column as an Arrow string array (missing -> null), without copying str columns."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        values = values.astype("str")
+    arr = pa.array(values)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.string())
+
+
+def take_strings(values: list[str | None], indices: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.string()).take(pa.array(indices))

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from finsync.budget.currencies import ISO_4217
 from finsync.budget.model import BUDGET_COLUMNS, RowError
 from finsync.gate import Check, GateError, GateFailure, run
 
@@ -42,23 +43,6 @@ NOT_BLANK_PATTERN = (
 KEY = ("department", "sub_category", "fiscal_period")
 FIELDS = BUDGET_COLUMNS  # a budget row's columns (model.py)
 LINE = "_line"  # position of a row in the frame given to check(): GX reports failures by it
-
-# Active ISO 4217 currency and fund codes (list one), as of 2026: without ANG (replaced by XCG
-# 2025), BGN (euro 2026), CUC, HRK (euro 2023), SLL (redenominated as SLE), ZWL (replaced by
-# ZWG 2024), and without codes that are not money a budget is held in: precious metals (XAG,
-# XAU, XPD, XPT), bond units (XBA-XBD), XDR, XSU, XUA, the test code XTS and XXX.
-ISO_4217 = frozenset(
-    """
-    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN
-    BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR
-    FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY
-    KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU
-    MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON
-    RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP
-    TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER
-    ZAR ZMW ZWG
-    """.split()
-)
 
 # (expectation, column) -> the message a person reads for each failing row
 MESSAGES = {

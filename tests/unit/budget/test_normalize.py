@@ -5,8 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from finsync.budget import amounts as am
+from finsync.budget import currencies as cur
 from finsync.budget import normalize as nz
 from finsync.budget import periods as pr
+from finsync.budget.cells import string_array
 from finsync.budget.model import RowError
 
 
@@ -22,7 +25,7 @@ def period(value, start=7, **kwargs):
 
 
 def amounts(values, allowed=False, default_currency=None):
-    amount, currency, bad = nz.normalize_amounts(
+    amount, currency, bad = am.normalize_amounts(
         pd.Series(values, dtype="str"),
         scale_suffixes_allowed=allowed,
         default_currency=default_currency,
@@ -176,7 +179,7 @@ def test_april_fiscal_year_boundary():
 )
 def test_rejected_periods_say_why(raw, reason):
     canonical, reasons = pr.period_table(
-        nz._arrow(pd.Series([raw], dtype="str")), start=7, default_year=None
+        string_array(pd.Series([raw], dtype="str")), start=7, default_year=None
     )
     assert canonical.to_pylist() == [None]
     assert reasons.to_pylist() == [reason]
@@ -190,7 +193,7 @@ def test_missing_period_is_bad():
 
 def test_year_ranges_contradict_a_january_fiscal_year():
     canonical, reasons = pr.period_table(
-        nz._arrow(pd.Series(["FY16-17", "2015-16"], dtype="str")), start=1, default_year=None
+        string_array(pd.Series(["FY16-17", "2015-16"], dtype="str")), start=1, default_year=None
     )
     assert canonical.to_pylist() == [None, None]
     assert reasons.to_pylist() == [pr.RANGE_JANUARY, pr.RANGE_JANUARY]
@@ -227,7 +230,7 @@ def test_day_month_order_from_the_column():
     assert periods(["05.03.2025"], start=1) == ["FY2025-M03"]
     # nothing to decide by: rejected
     canonical, reasons = pr.period_table(
-        nz._arrow(pd.Series(["05/03/2025", "04/02/2025"], dtype="str")), 1, None
+        string_array(pd.Series(["05/03/2025", "04/02/2025"], dtype="str")), 1, None
     )
     assert canonical.to_pylist() == [None, None]
     assert reasons.to_pylist() == [pr.AMBIGUOUS_DATE, pr.AMBIGUOUS_DATE]
@@ -342,51 +345,51 @@ def test_rounds_to_cents_half_up(raw, expected):
     ["12345678901234567.00", "9999999999999999.995", "100000000000000000", "20000000000M"],
 )
 def test_beyond_numeric_18_2_is_rejected(raw):
-    table = nz._amount_table(
-        nz._arrow(pd.Series([raw], dtype="str")), scale_allowed=True, default_currency=None
+    table = am.amount_table(
+        string_array(pd.Series([raw], dtype="str")), scale_allowed=True, default_currency=None
     )
     assert table.text.to_pylist() == [None]
-    assert table.reason.to_pylist() == [nz.OUT_OF_RANGE]
+    assert table.reason.to_pylist() == [am.OUT_OF_RANGE]
 
 
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        ("", nz.BLANK_AMOUNT),
-        ("   ", nz.BLANK_AMOUNT),
-        ("120000 Appx", nz.TEXT_IN_AMOUNT),
-        ("approx 5", nz.TEXT_IN_AMOUNT),
-        ("500 top", nz.TEXT_IN_AMOUNT),  # lower case is a note, not Tongan pa'anga
-        ("N/A", nz.NOT_AN_AMOUNT),
-        ("TBD", nz.NOT_AN_AMOUNT),
-        ("#N/A", nz.EXCEL_ERROR),
-        ("#REF!", nz.EXCEL_ERROR),
-        ("1.2E+06", nz.SCIENTIFIC),
-        ("(-5)", nz.TWO_SIGNS),
-        ("-5-", nz.TWO_SIGNS),
-        ("(5", nz.BAD_PARENS),
-        ("5)", nz.BAD_PARENS),
-        ("XYZ 12", nz.UNKNOWN_CODE),
-        ("HRK 12", nz.UNKNOWN_CODE),  # withdrawn in 2023
-        ("USD 12 EUR", nz.TWO_CURRENCIES),
-        ("1,2345,678", nz.BAD_GROUPING),
-        ("1.234,567.89", nz.BAD_GROUPING),
-        ("1 23", nz.BAD_GROUPING),
-        ("12 - 13", nz.NOT_AN_AMOUNT),
-        ("2025-01-01", nz.NOT_AN_AMOUNT),
-        ("1.2M", nz.SCALE_NOT_USED),
+        ("", am.BLANK_AMOUNT),
+        ("   ", am.BLANK_AMOUNT),
+        ("120000 Appx", am.TEXT_IN_AMOUNT),
+        ("approx 5", am.TEXT_IN_AMOUNT),
+        ("500 top", am.TEXT_IN_AMOUNT),  # lower case is a note, not Tongan pa'anga
+        ("N/A", am.NOT_AN_AMOUNT),
+        ("TBD", am.NOT_AN_AMOUNT),
+        ("#N/A", am.EXCEL_ERROR),
+        ("#REF!", am.EXCEL_ERROR),
+        ("1.2E+06", am.SCIENTIFIC),
+        ("(-5)", am.TWO_SIGNS),
+        ("-5-", am.TWO_SIGNS),
+        ("(5", am.BAD_PARENS),
+        ("5)", am.BAD_PARENS),
+        ("XYZ 12", am.UNKNOWN_CODE),
+        ("HRK 12", am.UNKNOWN_CODE),  # withdrawn in 2023
+        ("USD 12 EUR", am.TWO_CURRENCIES),
+        ("1,2345,678", am.BAD_GROUPING),
+        ("1.234,567.89", am.BAD_GROUPING),
+        ("1 23", am.BAD_GROUPING),
+        ("12 - 13", am.NOT_AN_AMOUNT),
+        ("2025-01-01", am.NOT_AN_AMOUNT),
+        ("1.2M", am.SCALE_NOT_USED),
     ],
 )
 def test_rejected_amounts_say_why(raw, reason):
-    table = nz._amount_table(
-        nz._arrow(pd.Series([raw], dtype="str")), scale_allowed=False, default_currency=None
+    table = am.amount_table(
+        string_array(pd.Series([raw], dtype="str")), scale_allowed=False, default_currency=None
     )
     assert table.text.to_pylist() == [None]
     assert table.reason.to_pylist() == [reason]
 
 
 def test_missing_amount_is_bad_not_zero():
-    amount_, _, bad = nz.normalize_amounts(pd.Series([None, "", "0"]), scale_suffixes_allowed=False)
+    amount_, _, bad = am.normalize_amounts(pd.Series([None, "", "0"]), scale_suffixes_allowed=False)
     assert bad.tolist() == [True, True, False]
     assert amount_.iloc[2] == "0.00"
 
@@ -409,9 +412,9 @@ def test_scale_suffixes_only_when_allowed():
 
 
 def test_uses_scale_suffixes_needs_a_meaningful_share():
-    assert nz.uses_scale_suffixes(pd.Series(["1.2M"] + ["100"] * 9 + [""] * 50, dtype="str"))
-    assert not nz.uses_scale_suffixes(pd.Series(["1.2M"] + ["100"] * 10, dtype="str"))
-    assert not nz.uses_scale_suffixes(pd.Series(["", None], dtype="str"))
+    assert am.uses_scale_suffixes(pd.Series(["1.2M"] + ["100"] * 9 + [""] * 50, dtype="str"))
+    assert not am.uses_scale_suffixes(pd.Series(["1.2M"] + ["100"] * 10, dtype="str"))
+    assert not am.uses_scale_suffixes(pd.Series(["", None], dtype="str"))
 
 
 def test_ambiguous_separator_follows_the_column():
@@ -426,8 +429,8 @@ def test_ambiguous_separator_follows_the_column():
 
 
 def test_ambiguous_separator_without_evidence_is_thousands_with_a_warning():
-    table = nz._amount_table(
-        nz._arrow(pd.Series(["1.500", "12.000", "250.000", "7"], dtype="str")),
+    table = am.amount_table(
+        string_array(pd.Series(["1.500", "12.000", "250.000", "7"], dtype="str")),
         scale_allowed=False,
         default_currency=None,
     )
@@ -529,13 +532,13 @@ def test_every_rejected_row_is_reported_with_row_column_value_message():
     assert result.errors == [
         RowError(3, "Cost Centre", "   ", nz.BLANK_DEPARTMENT),
         RowError(4, "Period", "Jan", pr.NO_YEAR),
-        RowError(5, "Plan Amount", "", nz.BLANK_AMOUNT),
-        RowError(6, "Plan Amount", "120000 Appx", nz.TEXT_IN_AMOUNT),
-        RowError(7, "Cur", "XYZ", nz.UNKNOWN_CURRENCY),
+        RowError(5, "Plan Amount", "", am.BLANK_AMOUNT),
+        RowError(6, "Plan Amount", "120000 Appx", am.TEXT_IN_AMOUNT),
+        RowError(7, "Cur", "XYZ", cur.UNKNOWN_CURRENCY),
         RowError(8, "Cur", "EUR", nz.CURRENCY_CONFLICT),
         RowError(9, "Cost Centre", "", nz.BLANK_DEPARTMENT),
         RowError(9, "Period", "nonsense", pr.UNKNOWN_PERIOD),
-        RowError(9, "Plan Amount", "abc", nz.NOT_AN_AMOUNT),
+        RowError(9, "Plan Amount", "abc", am.NOT_AN_AMOUNT),
     ]
     assert result.rejected_count == 7
     assert result.frame["source_row"].tolist() == [2, 10]
@@ -577,7 +580,7 @@ def test_wide_file_errors_name_the_period_header():
     assert result.errors == [
         RowError(4, "Month 13", "Month 13", pr.BAD_FISCAL_MONTH),
         RowError(5, "Dept", "", nz.BLANK_DEPARTMENT),  # once, not once per period column
-        RowError(5, "Feb-25", "x", nz.NOT_AN_AMOUNT),
+        RowError(5, "Feb-25", "x", am.NOT_AN_AMOUNT),
     ]
     assert result.rejected_count == 3
     assert result.frame["fiscal_period"].tolist() == ["FY2025-M07"]
@@ -592,7 +595,7 @@ def test_normalize_decides_scale_suffixes_from_the_column():
     assert result.frame["budgeted_amount"].tolist()[:4] == ["1200000.00"] * 3 + ["5.00"]
     rows = [("Ops", "", f"FY{y}", "1.2M" if y == 20 else "5", "") for y in range(20, 40)]
     result = nz.normalize(long_frame(rows), fiscal_year_start_month=1, default_currency="USD")
-    assert result.errors == [RowError(2, "Plan Amount", "1.2M", nz.SCALE_NOT_USED)]
+    assert result.errors == [RowError(2, "Plan Amount", "1.2M", am.SCALE_NOT_USED)]
 
 
 def test_normalize_rejects_bad_configuration():

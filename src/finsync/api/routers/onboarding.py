@@ -169,7 +169,7 @@ def _json_object(what: str, text: str) -> dict[str, Any]:
 
 
 def _currency(code: str) -> str:
-    from finsync.budget.quality import ISO_4217
+    from finsync.budget.currencies import ISO_4217
 
     if code not in ISO_4217:
         raise HTTPException(422, "default_currency is not an active ISO 4217 currency code")
