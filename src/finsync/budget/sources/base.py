@@ -50,12 +50,15 @@ class ForeignFileError(SourceError):
 @dataclass(frozen=True)
 class RemoteFile:
     """One file at a source: its name (no folder), size in bytes, modification time (aware,
-    UTC) and `ref`, where the source finds it again (full path, or the S3 key)."""
+    UTC) and `ref`, where the source finds it again (full path, or the S3 key). `complete`:
+    the file cannot still be being written (an API's answer, pulled whole), so the settle
+    rules do not apply to it."""
 
     name: str
     size: int
     modified_at: datetime
     ref: str
+    complete: bool = False
 
     def __post_init__(self) -> None:
         if self.modified_at.tzinfo is None:

@@ -28,7 +28,7 @@ def explain_choice(
     if already_seen(newest):
         return Choice(None, f"the newest file {newest.name} was already processed: unchanged")
     age = (now - newest.modified_at).total_seconds()
-    if age < settle_seconds:
+    if age < settle_seconds and not newest.complete:
         return Choice(
             None,
             f"the newest file {newest.name} was modified {max(age, 0):.0f} s ago; "
@@ -60,7 +60,10 @@ def is_settled(
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """Rule 3, second look: after `pause_seconds`, the file must still be there with the same
-    size and modified time; otherwise it is still being written and waits for the next poll."""
+    size and modified time; otherwise it is still being written and waits for the next poll.
+    A `complete` file (an API's answer, pulled whole) is settled without a second look."""
+    if remote.complete:
+        return True
     sleep(pause_seconds)
     again = source.stat(remote.name)
     if again is None:

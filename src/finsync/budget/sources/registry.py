@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from finsync.budget.sources.anaplan import AnaplanSource
 from finsync.budget.sources.base import BudgetSource, SourceConfigError, globs_of
 from finsync.budget.sources.checks import config_problems, missing_keys, refuse_credentials
+from finsync.budget.sources.google_sheets import GoogleSheetsSource
+from finsync.budget.sources.http import HttpSource
 from finsync.budget.sources.local import LocalSource, UploadSource
 from finsync.budget.sources.s3 import S3Source
 from finsync.budget.sources.sftp import SFTPSource
@@ -18,6 +21,9 @@ SOURCES: dict[str, type[BudgetSource]] = {
     "upload": UploadSource,
     "sftp": SFTPSource,
     "s3": S3Source,
+    "google_sheets": GoogleSheetsSource,
+    "anaplan": AnaplanSource,
+    "http": HttpSource,
 }
 SOURCE_TYPES = tuple(SOURCES)
 REQUIRED_KEYS: dict[str, tuple[str, ...]] = {t: cls.required_keys for t, cls in SOURCES.items()}
