@@ -87,17 +87,50 @@ union all
 order by valid_from desc, inverse limit 1
 """
 
-# The one statement that moves money into a bucket, only if the policy allows it.
+# The one statement that moves money into a bucket, only if the policy allows it. In the same
+# statement (no extra round trip), threshold alerts (docs/budget_service.md): the utilisation
+# after the booking, (committed + reserved) / budgeted, against the customer's thresholds
+# (its first enabled config's, as for its fiscal calendar) records a crossing at most once per
+# budget and threshold while it stays crossed, and closes crossings it fell back below. DAG
+# budget_webhooks announces new crossings outside the request.
 _BOOK_SQL = """
-update budget_utilization u
-   set reserved_amount = u.reserved_amount + %(r)s,
-       committed_amount = u.committed_amount + %(k)s, updated_at = now()
-  from budget b
- where b.budget_id = u.budget_id and u.budget_id = %(b)s
-   and (not %(check)s or (b.deleted_at is null
-        and b.budgeted_amount - u.committed_amount - u.reserved_amount - %(r)s - %(k)s
-            >= -round(b.budgeted_amount * %(tol)s / 100, 2)))
-returning b.budgeted_amount, u.committed_amount, u.reserved_amount
+with booked as (
+    update budget_utilization u
+       set reserved_amount = u.reserved_amount + %(r)s,
+           committed_amount = u.committed_amount + %(k)s, updated_at = now()
+      from budget b
+     where b.budget_id = u.budget_id and u.budget_id = %(b)s
+       and (not %(check)s or (b.deleted_at is null
+            and b.budgeted_amount - u.committed_amount - u.reserved_amount - %(r)s - %(k)s
+                >= -round(b.budgeted_amount * %(tol)s / 100, 2)))
+    returning b.budget_id, b.customer_id, b.budgeted_amount, u.committed_amount,
+              u.reserved_amount
+),
+usage as (
+    select booked.*,
+           round((committed_amount + reserved_amount) * 100 / budgeted_amount, 2) as pct,
+           coalesce((select c.alert_thresholds_pct from budget_data_source_config c
+                      where c.customer_id = booked.customer_id
+                      order by c.enabled desc, c.config_id limit 1), '{80,100}') as thresholds
+    from booked where budgeted_amount > 0
+),
+crossed as (
+    insert into budget_threshold_crossing (budget_id, customer_id, threshold_pct,
+        utilization_pct, budgeted_amount, committed_amount, reserved_amount)
+    select s.budget_id, s.customer_id, t.pct, s.pct, s.budgeted_amount, s.committed_amount,
+           s.reserved_amount
+    from usage s cross join lateral unnest(s.thresholds) as t (pct)
+    where s.pct >= t.pct and not exists (
+        select from budget_threshold_crossing x
+        where x.budget_id = s.budget_id and x.threshold_pct = t.pct and x.reset_at is null)
+    on conflict (budget_id, threshold_pct) where reset_at is null do nothing
+),
+fell_back as (
+    update budget_threshold_crossing x set reset_at = now()
+    from usage s
+    where x.budget_id = s.budget_id and x.reset_at is null and s.pct < x.threshold_pct
+)
+select budgeted_amount, committed_amount, reserved_amount from booked
 """
 
 
