@@ -16,12 +16,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from finsync.budget.cells import VALUE_SAMPLE_ROWS, non_blank, number_ratio
-from finsync.budget.mapping import (
-    MIN_SCORE,
-    best_synonym,
-    describe_values,
-    header_score,
-)
+from finsync.budget.column_values import describe_values
+from finsync.budget.header_match import MIN_SCORE, best_synonym, header_score
 from finsync.budget.model import FileTypeGuess, ParsedFile
 
 # file type -> concept -> (weight, header phrases)

@@ -3,18 +3,19 @@ fiscal_period, budgeted_amount, currency, and fiscal_year when the periods carry
 
 Each (field, column) pair gets a score from 0 to 100:
 
-* the header: its words are compared with each field's synonyms (mapping_words.py: data,
-  not code; English, Spanish, German, French, Portuguese, a few Cyrillic, and the FP&A
-  tools' everyday names: Time, Value, Data, Entity, Level, Allocated, Plan), after folding
-  case and accents, splitting camelCase and expanding abbreviations ('Amt' -> amount, 'Dept'
-  -> department, 'FY' -> fiscal year). Words are compared one by one with rapidfuzz's plain
-  `ratio` (typos: 'Departmnet'), never with WRatio's partial matching, which lets 'Budget
-  Amt' look like a department; a header with extra words scores a little less than the bare
-  synonym ('Department Order' < 'Department'); words that contradict a field ('Actual',
-  'Variance', 'Code') cost points;
-* the values: amounts must look like numbers (and not like codes or years), periods like
-  periods (by finsync.budget.periods, the normaliser's own parser), currencies like ISO
-  codes, departments and categories like names or numeric ids;
+* the header (header_match.py): its words are compared with each field's synonyms
+  (mapping_words.py: data, not code; English, Spanish, German, French, Portuguese, a few
+  Cyrillic, and the FP&A tools' everyday names: Time, Value, Data, Entity, Level, Allocated,
+  Plan), after folding case and accents, splitting camelCase and expanding abbreviations
+  ('Amt' -> amount, 'Dept' -> department, 'FY' -> fiscal year). Words are compared one by
+  one with rapidfuzz's plain `ratio` (typos: 'Departmnet'), never with WRatio's partial
+  matching, which lets 'Budget Amt' look like a department; a header with extra words
+  scores a little less than the bare synonym ('Department Order' < 'Department'); words
+  that contradict a field ('Actual', 'Variance', 'Code') cost points;
+* the values (described by column_values.py, judged here): amounts must look like numbers
+  (and not like codes or years), periods like periods (by finsync.budget.periods, the
+  normaliser's own parser), currencies like ISO codes, departments and categories like
+  names or numeric ids;
 * the file's other columns: the only column whose values are periods is the period and the
   only numeric column that could be the amount is the amount (score 90 whatever the
   header); a Year column goes to fiscal_year when the period column's values lack a year;
@@ -34,218 +35,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
 import pandas as pd
-from rapidfuzz import fuzz
 
-from finsync.budget.cells import VALUE_SAMPLE_ROWS, non_blank, number_ratio
+from finsync.budget.cells import VALUE_SAMPLE_ROWS
+from finsync.budget.column_values import ColumnValues, describe_values
+from finsync.budget.header_match import MIN_SCORE, NEGATIVE_WORDS, header_score, header_words
 from finsync.budget.headers import fold_text, period_key
 from finsync.budget.mapping_words import (
-    ABBREVIATIONS,
-    CATEGORY_STEMS,
-    DEPARTMENT_STEMS,
     DESCRIPTIVE_WORDS,
     FIELD_NAMES,
-    NEGATIVE_WEIGHTS,
-    STOPWORDS,
-    SYNONYM_WEIGHTS,
     VERSION_PREFERENCE,
 )
 from finsync.budget.model import FIELDS, REQUIRED_FIELDS, ColumnMapping, FieldMatch, ParsedFile
-from finsync.budget.periods import period_evidence
 
 CONFIDENCE_BAR = 0.80  # below this a required field needs a person's confirmation
-MIN_SCORE = 60.0  # a column scoring less is not proposed for a field at all
 MAX_ALTERNATIVES = 3
 
 # --------------------------------------------------------------------------------------
-# Header words: the tables are data (mapping_words.py)
-
-# field -> {synonym: weight}. The weight is the score of a header that IS the synonym.
-SYNONYMS: dict[str, dict[str, int]] = {
-    field: {word: weight for weight, words in table.items() for word in words}
-    for field, table in SYNONYM_WEIGHTS.items()
-}
-# field -> {word: points taken off}.
-NEGATIVE_WORDS: dict[str, dict[str, int]] = {
-    field: {word: points for points, words in table.items() for word in words}
-    for field, table in NEGATIVE_WEIGHTS.items()
-}
-
-ISO_CURRENCIES = frozenset(
-    "USD EUR GBP JPY CHF CAD AUD NZD SEK NOK DKK PLN CZK HUF RON BGN HRK RSD MKD ALL BAM TRY"
-    " RUB UAH ILS AED SAR QAR KWD BHD OMR EGP ZAR NGN KES GHS MAD TND INR PKR BDT LKR CNY HKD"
-    " TWD KRW SGD MYR THB IDR PHP VND MXN BRL ARS CLP COP PEN UYU ISK".split()
-)
-
-
-@lru_cache(maxsize=4096)
-def header_words(header: str) -> tuple[str, ...]:
-    """The words of a header after folding and expanding abbreviations."""
-    words: list[str] = []
-    for word in fold_text(header).split():
-        if word.isdigit() and len(word) <= 2:
-            continue  # 'Account 2', 'TRANS CAC DESC 1': a counter, not a word
-        words.extend(ABBREVIATIONS.get(word, word).split())
-    return tuple(w for w in words if w not in STOPWORDS) or tuple(words)
-
-
-@lru_cache(maxsize=1024)
-def _synonym_words(synonym: str) -> tuple[str, ...]:
-    return header_words(synonym)
-
-
-def _word_similarity(synonym_word: str, header_word: str) -> float:
-    if synonym_word == header_word:
-        return 100.0
-    if len(header_word) >= 4 and synonym_word.startswith(header_word):
-        return 92.0  # a truncation: 'Categ', 'Descrip'
-    if min(len(synonym_word), len(header_word)) < 5:
-        return 0.0
-    return fuzz.ratio(synonym_word, header_word)
-
-
-def phrase_score(header: tuple[str, ...], synonym: tuple[str, ...]) -> float:
-    """0..100: how well a header's words carry a synonym's words (all of them, in any
-    order, typos forgiven). Extra words after the synonym's cost 4 points each ('Department
-    Order'); extra words before it cost 1 ('Obligations Department': a stacked group
-    label); together at most 16."""
-    if header == synonym:
-        return 100.0
-    used: set[int] = set()
-    total = 0.0
-    for word in synonym:
-        best, best_index = 0.0, -1
-        for index, candidate in enumerate(header):
-            if index in used:
-                continue
-            similarity = _word_similarity(word, candidate)
-            if similarity > best:
-                best, best_index = similarity, index
-        if best < 85:
-            whole = fuzz.ratio(" ".join(header), " ".join(synonym))
-            return whole * 0.95 if whole >= 88 else 0.0
-        used.add(best_index)
-        total += best
-    quality = total / len(synonym)
-    first = min(used)
-    before = sum(1 for i in range(len(header)) if i not in used and i < first)
-    after = sum(1 for i in range(len(header)) if i not in used and i > first)
-    return quality - min(before + 4 * after, 16)
-
-
-@dataclass(frozen=True)
-class HeaderMatch:
-    score: float  # 0..100 after the synonym's weight
-    synonym: str | None
-    raw: float  # the phrase score before the weight
-
-
-def best_synonym(header: str, synonyms: dict[str, int]) -> HeaderMatch:
-    words = header_words(header)
-    best = HeaderMatch(0.0, None, 0.0)
-    if not words:
-        return best
-    for synonym, weight in synonyms.items():
-        raw = phrase_score(words, _synonym_words(synonym))
-        score = raw * weight / 100
-        if score > best.score:
-            best = HeaderMatch(score, synonym, raw)
-    return best
-
-
-def header_score(field: str, header: str) -> HeaderMatch:
-    match = best_synonym(header, SYNONYMS[field])
-    words = set(header_words(header))
-    penalty = sum(points for word, points in NEGATIVE_WORDS[field].items() if word in words)
-    if "%" in header and field == "budgeted_amount":
-        penalty += 35
-    if match.synonym is None:
-        return match
-    # the synonym's own words are not held against it ('Account Type' as a type)
-    own = set(_synonym_words(match.synonym))
-    penalty -= sum(NEGATIVE_WORDS[field].get(word, 0) for word in own)
-    # other words of the same field support it ('Tipo de Proyecto': a type, of a project)
-    support = sum(1 for word in words - own if (word,) in _single_word_synonyms(field))
-    score = match.score - max(penalty, 0) + min(2 * support, 4)
-    return HeaderMatch(min(max(score, 0.0), 100.0), match.synonym, match.raw)
-
-
-@lru_cache(maxsize=8)
-def _single_word_synonyms(field: str) -> frozenset[tuple[str, ...]]:
-    return frozenset(_synonym_words(s) for s in SYNONYMS[field] if len(_synonym_words(s)) == 1)
-
-
-# --------------------------------------------------------------------------------------
-# Value evidence
-
-
-@dataclass(frozen=True)
-class ColumnValues:
-    """What a column's values look like (computed once per column on a sample)."""
-
-    filled: float  # share of rows with a value
-    numbers: float  # share of values that are amounts
-    lenient_numbers: float  # ... counting '1000 Approx' as half
-    periods: float  # share of values the period parser reads (periods.period_kind)
-    currencies: float  # share of values that are ISO currency codes
-    codes: bool  # integers of one length or with leading zeros: codes, not amounts
-    years: bool  # every value is a year
-    distinct: int
-    mean_length: float
-    rows: int = 0  # non-blank values looked at
-    identifiers: bool = False  # whole numbers repeated across rows: ids (dept 4100), not amounts
-    category_words: float = 0.0  # share of distinct values using expense-category words
-    department_words: float = 0.0  # ... using department words
-    period_years: float = 0.0  # share of values that are fiscal years (FY26, 2026, 2025-26)
-    period_yearless: float = 0.0  # ... periods without a year (Jan, Q1, P01)
-    period_numbers: float = 0.0  # ... periods written as plain numbers (Excel serials, 202501)
-
-
-def describe_values(values: pd.Series) -> ColumnValues:
-    sample = values.astype("str")
-    present = non_blank(sample)
-    if present.empty:
-        return ColumnValues(0.0, 0.0, 0.0, 0.0, 0.0, False, False, 0, 0.0, 0)
-    stripped = present.str.strip()
-    integers = stripped.str.fullmatch(r"\d+").fillna(False)
-    lengths = stripped.str.len()
-    codes = bool(integers.all()) and bool(
-        stripped.str.match(r"0\d").fillna(False).mean() >= 0.2
-        # account-like numbers all of one long length; a few values prove nothing (one
-        # budget line of 1000000 is an amount)
-        or (lengths.nunique() == 1 and lengths.iloc[0] >= 7 and stripped.nunique() >= 3)
-    )
-    years = bool(stripped.str.fullmatch(r"(?:19|20)\d{2}(?:\.0)?").fillna(False).all())
-    currencies = float(stripped.str.upper().isin(ISO_CURRENCIES).mean())
-    distinct = pd.Series(stripped.unique()[:500], dtype="str").map(fold_text)
-    periods = period_evidence(present)  # the normaliser's own parser (issue #15.2)
-    return ColumnValues(
-        filled=len(present) / max(len(sample), 1),
-        numbers=number_ratio(present),
-        lenient_numbers=number_ratio(present, lenient=True),
-        periods=periods.periods,
-        currencies=currencies,
-        codes=codes,
-        years=years,
-        distinct=int(stripped.nunique()),
-        mean_length=float(lengths.mean()),
-        rows=len(present),
-        category_words=_stem_share(distinct, CATEGORY_STEMS),
-        department_words=_stem_share(distinct, DEPARTMENT_STEMS),
-        period_years=periods.years,
-        period_yearless=periods.yearless,
-        period_numbers=periods.numbers,
-        identifiers=bool(integers.all()) and stripped.nunique() * 3 <= len(stripped),
-    )
-
-
-def _stem_share(values: pd.Series, stems: list[str]) -> float:
-    if values.empty:
-        return 0.0
-    pattern = "|".join(stems)
-    return float(values.str.contains(pattern, regex=True).fillna(False).mean())
+# What the values say for a field
 
 
 def _value_adjustment(field: str, values: ColumnValues) -> tuple[float, list[str]]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from finsync.budget.header_match import header_score, header_words
 from finsync.budget.mapping import (
     CONFIDENCE_BAR,
     MAX_ALTERNATIVES,
-    header_score,
-    header_words,
     headers_signature,
     map_columns,
     needs_review,
@@ -228,7 +227,7 @@ def test_header_words(header, words):
 
 
 def test_phrase_score_prefers_the_bare_synonym():
-    from finsync.budget.mapping import phrase_score
+    from finsync.budget.header_match import phrase_score
 
     synonym = header_words("cost center")
     assert phrase_score(synonym, synonym) == 100

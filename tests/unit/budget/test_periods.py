@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from finsync.budget import periods as pr
-from finsync.budget.mapping import CONFIDENCE_BAR, describe_values, map_columns
+from finsync.budget.column_values import describe_values
+from finsync.budget.mapping import CONFIDENCE_BAR, map_columns
 from finsync.budget.read import parse_file
 
 # Every form the normaliser accepts, one example per shape: (label, canonical with
