@@ -267,14 +267,14 @@ def remove_expired(area: str, customer_id: str, now: datetime) -> list[str]:
     return removed
 
 
-def fetch_recorded(ref: str, recorded_at: datetime | None, now: datetime | None = None) -> bytes:
-    """A file the warehouse names (a reject file), read whole. Expired when it is older than
-    its area's retention and gone (removed on purpose); Missing when it should still be there
-    (the message says where it was looked for)."""
+def recorded(ref: str, recorded_at: datetime | None, now: datetime | None = None) -> StoredFile:
+    """A file the warehouse names (a reject file), looked at before it is served. Expired when
+    it is gone and older than its area's retention (removed on purpose: it will not come
+    back); Missing when it should still be there (the message says where it was looked for)."""
     try:
-        return read_bytes(ref)
+        return stat(ref)
     except Missing:
-        area = ref.split("/", 1)[0] if not ref.startswith("/") else "rejects"
+        area = "rejects" if ref.startswith("/") else ref.split("/", 1)[0]
         now = now or datetime.now(UTC)
         kept = RETENTION.get(area)
         if recorded_at is not None and kept is not None and recorded_at < now - kept:
@@ -283,3 +283,10 @@ def fetch_recorded(ref: str, recorded_at: datetime | None, now: datetime | None 
                 f"{kept.days} days; this one is from {recorded_at:%Y-%m-%d})"
             ) from None
         raise
+
+
+def chunks(ref: str) -> Iterator[bytes]:
+    """The stored file's bytes, a chunk at a time (a download streamed to a client)."""
+    with open_read(ref) as f:
+        while chunk := f.read(_CHUNK):
+            yield chunk

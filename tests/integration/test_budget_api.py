@@ -860,22 +860,23 @@ def test_analyze_a_real_csv_and_refuse_junk(client, acme):
     assert empty.status_code == 422 and "the file is empty" in empty.json()["detail"]
 
 
-def test_import_writes_to_the_upload_folder_and_starts_a_dag_run(
-    client, acme, conn, tmp_path, budget_sync_dag
+def test_import_keeps_the_upload_in_shared_storage_and_starts_a_dag_run(
+    client, acme, conn, tmp_path, budget_sync_dag, monkeypatch
 ):
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
+    from finsync import storage
+
+    monkeypatch.setenv(storage.URL_ENV, (tmp_path / "shared").as_uri())
     token = bearer(acme["acme"])
     missing = client.post(
         "/files/import", headers=token, files={"file": ("b.csv", BUDGET_CSV, "text/csv")}
     )
     assert missing.status_code == 404 and "no enabled upload source" in missing.json()["detail"]
-    drop = tmp_path / "drop"
     conn.execute(
         "insert into budget_data_source_config (customer_id, source_type, source_config) "
-        "values ('acme', 'upload', %s)",
-        (f'{{"path": "{drop}"}}',),
+        "values ('acme', 'upload', '{}')"
     )
     r = client.post(
         "/files/import",
@@ -884,10 +885,10 @@ def test_import_writes_to_the_upload_folder_and_starts_a_dag_run(
     )
     assert r.status_code == 202, r.text
     body = r.json()
-    saved = list(drop.iterdir())
-    assert [p.name for p in saved] == [body["file_name"]]
+    saved = storage.listing("uploads", "acme")
+    assert [s.name for s in saved] == [body["file_name"]]
     assert body["file_name"].endswith("_FY25_budget.csv")
-    assert saved[0].read_text() == BUDGET_CSV
+    assert storage.read_bytes(saved[0].key).decode() == BUDGET_CSV
     assert body["customer_id"] == "acme" and body["dag_run_id"].startswith("api__acme__")
     with create_session() as session:
         run = session.query(DagRun).filter_by(dag_id="budget_sync", run_id=body["dag_run_id"]).one()

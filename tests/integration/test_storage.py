@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from finsync import storage
+from tests.integration.api_helpers import budget_sync_dag
 
 pytestmark = pytest.mark.integration
+__all__ = ["budget_sync_dag"]  # a fixture, used by name
 STORE_CONN_ID = "finsync_storage"
 
 
@@ -59,10 +61,13 @@ def test_a_missing_file_is_missing_or_expired_by_its_age(base):
     ref = storage.key("rejects", "acme", "sync_9_rejects.csv")
     now = datetime.now(UTC)
     with pytest.raises(storage.Missing) as young:
-        storage.fetch_recorded(ref, now - timedelta(days=1), now)
+        storage.recorded(ref, now - timedelta(days=1), now)
     assert not isinstance(young.value, storage.Expired)
     with pytest.raises(storage.Expired, match="30-day retention"):
-        storage.fetch_recorded(ref, now - timedelta(days=31), now)
+        storage.recorded(ref, now - timedelta(days=31), now)
+    storage.put(ref, b"a" * 2_500_000)
+    assert storage.recorded(ref, now - timedelta(days=31), now).size == 2_500_000
+    assert b"".join(storage.chunks(ref)) == b"a" * 2_500_000
 
 
 def test_retention_removes_only_old_files(base):
@@ -104,3 +109,77 @@ def test_an_unreachable_store_is_a_clear_error_without_secrets(monkeypatch):
     text = str(caught.value)
     assert "s3://nowhere-bucket/finsync (connection 'finsync_storage_down')" in text
     assert "very-secret-value" not in text
+
+
+BAD_ROW_CSV = """Cost Centre,Account,Period,Budget Amount,Currency
+Marketing,Events,Jan 2026,"1,000.00",AUD
+IT,Cloud,Jan 2026,lots,AUD
+Sales,Travel,Q1 2026,800,AUD
+"""
+
+
+def test_an_upload_synced_by_the_dag_and_its_rejects_served_from_s3(
+    conn, s3, budget_sync_dag, monkeypatch, tmp_path
+):
+    """The service keeps the posted file in S3, the DAG's worker (a working folder of its own)
+    takes it from there and keeps the reject file there, and the service serves it; a reject
+    file gone is 404 while it should be there, 410 once the retention removed it."""
+    from fastapi.testclient import TestClient
+
+    from finsync.api.main import app
+    from finsync.budget import config as configs
+    from tests.conftest import fetch
+    from tests.integration.api_helpers import bearer, tokens
+    from tests.integration.dagrun import run_dag
+
+    monkeypatch.setenv(storage.URL_ENV, f"s3://{s3.bucket}/finsync")
+    monkeypatch.setenv(storage.CONN_ENV, STORE_CONN_ID)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{STORE_CONN_ID.upper()}", s3.connection())
+    monkeypatch.setenv("FINSYNC_WORK_DIR", str(tmp_path / "worker-b"))
+    configs.add(
+        conn,
+        customer_id="acme",
+        source_type="upload",
+        source_config={},
+        default_currency="AUD",
+        error_tolerance_pct=50,
+        settle_seconds=0,
+    )
+    token = bearer(tokens(conn, "acme")["acme"])
+    with TestClient(app) as client:
+        posted = client.post(
+            "/files/import", headers=token, files={"file": ("budget.csv", BAD_ROW_CSV, "text/csv")}
+        )
+        assert posted.status_code == 202, posted.text
+
+        run_dag("budget_sync", {"customer_id": "acme"})
+        (h,) = fetch(conn, "select * from sync_history where status <> 'running'")
+        assert h["status"] == "partial" and h["file_name"] == posted.json()["file_name"]
+        assert h["reject_file"] == f"rejects/acme/sync_{h['sync_id']}_rejects.csv"
+        keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=s3.bucket)["Contents"]}
+        assert keys == {
+            f"finsync/uploads/acme/{h['file_name']}",
+            f"finsync/downloads/acme/{h['file_name']}",
+            f"finsync/{h['reject_file']}",
+        }
+
+        url = f"/sync/history/{h['sync_id']}/rejects"
+        served = client.get(url, headers=token)
+        assert served.status_code == 200, served.text
+        assert served.headers["content-type"].startswith("text/csv")
+        lines = served.content.decode("utf-8-sig").splitlines()
+        assert lines[0] == "row,column,value,message" and lines[1].startswith(
+            "3,Budget Amount,lots,"
+        )
+
+        s3.client().delete_object(Bucket=s3.bucket, Key=f"finsync/{h['reject_file']}")
+        missing = client.get(url, headers=token)
+        assert missing.status_code == 404
+        assert "is missing" in missing.json()["detail"] and s3.bucket in missing.json()["detail"]
+        conn.execute(
+            "update sync_history set end_time = now() - interval '31 days' where sync_id = %s",
+            (h["sync_id"],),
+        )
+        gone = client.get(url, headers=token)
+        assert gone.status_code == 410 and "30-day retention" in gone.json()["detail"]
+        assert client.get("/sync/history/999/rejects", headers=token).status_code == 404
