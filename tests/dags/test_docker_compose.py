@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import importlib.resources
 import json
 import re
@@ -335,6 +336,12 @@ def test_celery_executor_broker_and_result_backend(services):
             _resolve(db["POSTGRES_PASSWORD"]),
         )
     assert _required_ref(db["POSTGRES_PASSWORD"])
+    # The workers' Celery settings: Airflow's own, plus finsync's preload before the pool forks.
+    module, _, attribute = env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"].rpartition(".")
+    options = getattr(importlib.import_module(module), attribute)
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+    assert {k: options[k] for k in DEFAULT_CELERY_CONFIG} == DEFAULT_CELERY_CONFIG
 
 
 def test_execution_api_is_the_api_servers(services):
