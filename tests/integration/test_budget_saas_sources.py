@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from finsync.budget.analyze import analyze
 from finsync.budget.sources import SourceConfigError, SourceError, build_source
 from finsync.budget.sources.web import SourceRefusedError
 from tests.integration.saas_servers import (
@@ -125,7 +126,7 @@ def test_sheets_range_becomes_a_csv_working_copy_through_a_signed_token(google, 
     assert all(private_key.encode() not in r.body for r in google.requests)
 
 
-def test_sheets_range_with_cells_and_a_header_of_two_merged_rows(google):
+def test_sheets_range_with_cells_and_a_header_of_two_merged_rows(google, tmp_path):
     # "FY2026" merged over the three month columns, "Cost Centre" merged down two header
     # rows: the CSV is what Sheets' own CSV download gives (the merged label once), so the
     # header of two rows is read by the same rules as any CSV's.
@@ -156,6 +157,11 @@ def test_sheets_range_with_cells_and_a_header_of_two_merged_rows(google):
     )
     [values] = google.seen("/values/")
     assert values.path.endswith("/values/'FY26 Plan'!B2:E4")
+    # ... and reads as a wide budget whose periods carry the merged year
+    result = analyze(source.fetch(remote, tmp_path / "work"))
+    assert (result["layout"], result["header_row"]) == ("wide", 2)
+    assert result["period_columns"] == ["FY2026 Jan", "FY2026 Feb", "FY2026 Mar"]
+    assert result["mapping"]["department"]["column"] == "Cost Centre"
 
 
 def test_sheets_token_expiring_midway_is_renewed_once(google):
