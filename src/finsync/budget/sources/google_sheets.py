@@ -22,7 +22,7 @@ One pull:
    that download, a merged cell's value stands in its first cell only, except that a merged
    cell one column wide over several rows (a department over its lines) is filled down, as a
    reader of the sheet sees it: the header of several rows is then read by the same rules as
-   any CSV's (parse.py).
+   any CSV's (budget/read/).
 
 An expired or revoked token (401) gets one new token and the request again; an empty range is
 refused with a message saying which range was read.
