@@ -559,3 +559,14 @@ def test_configs_of_the_api_sources_are_checked(source_type, config, message):
     with pytest.raises(SourceConfigError, match=message) as err:
         build_source("acme", source_type, config)
     assert "abc123secret" not in str(err.value)
+
+
+def test_http_answer_over_the_size_limit_is_refused_unread(files, monkeypatch):
+    from finsync.budget.sources import web
+
+    files.files["/huge.csv"] = Download(BUDGET_CSV, "text/csv")
+    monkeypatch.setattr(web, "MAX_BYTES", 100)
+    with pytest.raises(
+        SourceRefusedError, match="downloading the export: the answer is 0 MB, over"
+    ):
+        http_source(f"{files.url}/huge.csv").list_files()

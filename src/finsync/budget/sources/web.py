@@ -55,6 +55,9 @@ from finsync.budget.sources.base import (
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The largest answer read into memory: far beyond any budget export (parse's own limits are
+# lower for what it reads), low enough that a wrong address cannot exhaust a worker.
+MAX_BYTES = 512 * 1024 * 1024
 # Characters a working copy's name keeps (others become '_'); names stay readable.
 _UNSAFE_NAME = re.compile(r"[^\w .,()&+\-]+")
 
@@ -222,6 +225,12 @@ class WebClient:
             attempt += 1
             try:
                 response = self._send(method, url, headers, kwargs)
+            except _TooLarge as big:
+                raise self.source.refused(
+                    f"{what}: the answer is {big.size / 1024**2:,.0f} MB, over the "
+                    f"{MAX_BYTES // 1024**2} MB limit",
+                    "Check the address: a budget export is far smaller.",
+                ) from None
             except _Truncated as cut:
                 problem = f"the download was cut short ({cut.received} of {cut.expected} bytes)"
                 if attempt >= self.attempts:
@@ -273,6 +282,9 @@ class WebClient:
         import httpx
 
         with self._client.stream(method, url, headers=headers, **kwargs) as response:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > MAX_BYTES:
+                raise _TooLarge(int(length))
             try:
                 response.read()
             except httpx.RemoteProtocolError as exc:
@@ -311,6 +323,12 @@ class WebClient:
         if status == 404:
             return "Check the ids in source_config."
         return ""
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
 
 
 class _Truncated(Exception):
