@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -23,12 +24,42 @@ import psutil
 STOP_TIMEOUT_SECONDS = 30.0
 
 
-def start(cmd: Sequence[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """A service in a session of its own, its output (stdout and stderr) in `log`."""
-    with log.open("w") as out:
+def start(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str],
+    log: Path,
+    user: str | None = None,
+    append: bool = False,
+) -> subprocess.Popen:
+    """A service in a session of its own, its output (stdout and stderr) in `log` (`append`:
+    after what the file holds, e.g. a service started again); `user` runs it as that system
+    user and its group (root only: PostgreSQL refuses to run as root)."""
+    with log.open("a" if append else "w") as out:
         return subprocess.Popen(
-            list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            list(cmd),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **as_user(user),
         )
+
+
+def as_user(user: str | None) -> dict:
+    """subprocess keywords that run a command as `user` with that user's group only."""
+    if user is None:
+        return {}
+    import pwd
+
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def stop(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECONDS) -> None:

@@ -39,3 +39,15 @@ def airflow_env(base: dict[str, str] | None = None) -> dict[str, str]:
 def apply(env: dict[str, str] | None = None) -> None:
     """Put the Airflow environment into this process (before importing airflow)."""
     os.environ.update(airflow_env() if env is None else env)
+
+
+def worker_hostname() -> str:
+    """Airflow's `[core] hostname_callable` for workers that share a machine: the name in
+    FINSYNC_WORKER_HOSTNAME (each worker's own, e.g. its Celery hostname), else the machine's
+    fully qualified name as Airflow reports it by default. A task instance's `hostname` then
+    says which worker ran it."""
+    if name := os.environ.get("FINSYNC_WORKER_HOSTNAME"):
+        return name
+    import socket
+
+    return socket.getfqdn()
