@@ -90,7 +90,7 @@ def analyze(
             grain = budgets.report.as_json()
             if budgets.problem:
                 warnings.append(f"needs review: {budgets.problem}")
-            else:
+            elif budgets.rows is not None:  # to_budgets gives rows unless there is a problem
                 grain["rejected_rows"] = len({e.row for e in budgets.rows.errors})
             warnings.extend(budgets.report.warnings)
     return {

@@ -109,15 +109,16 @@ def _could_be_blank(data: pa.Array) -> np.ndarray:
     """False where a cell certainly is not blank (its first byte rules it out); a cheap
     pre-filter so BLANK_PATTERN runs only on the few cells that may be."""
     if data.type == pa.large_string():
-        width = np.int64
+        width: np.dtype = np.dtype(np.int64)
     elif data.type == pa.string():
-        width = np.int32
+        width = np.dtype(np.int32)
     else:
         return np.ones(len(data), dtype=bool)
     _, offsets_buffer, data_buffer = data.buffers()
     if not len(data) or offsets_buffer is None:
         return np.ones(len(data), dtype=bool)
-    offsets = np.frombuffer(offsets_buffer, dtype=width)[data.offset : data.offset + len(data) + 1]
+    offsets: np.ndarray = np.frombuffer(offsets_buffer, dtype=width)
+    offsets = offsets[data.offset : data.offset + len(data) + 1]
     starts, ends = offsets[:-1], offsets[1:]
     maybe = ends <= starts  # empty (or missing)
     if data_buffer is not None and len(data_buffer):

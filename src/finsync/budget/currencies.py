@@ -117,8 +117,8 @@ def currency_token(
     usual, users = entry
     if len(users) == 1:
         return Currency(usual)
-    code = default_currency if default_currency in users else usual
-    return Currency(code, token.lower())
+    resolved = default_currency if default_currency in users else usual
+    return Currency(resolved, token.lower())
 
 
 def currency_cell(text: str, default_currency: str | None) -> tuple[str | None, str | None]:
@@ -128,7 +128,7 @@ def currency_cell(text: str, default_currency: str | None) -> tuple[str | None, 
     currency = currency_token(text.strip(), default_currency, any_case=True)
     if currency is None:
         return None, UNKNOWN_CURRENCY
-    if currency.code is None:
+    if currency.code is None and currency.family is not None:  # an unresolved shared symbol
         return None, SHARED_SYMBOL.format(symbol_users(currency.family))
     return currency.code, None
 

@@ -94,11 +94,13 @@ def describe_timings(timings: dict[str, float]) -> str:
 def _start_history(
     conn: psycopg.Connection, cfg: SourceConfig, triggered_by: str, run_id: str | None
 ) -> int:
-    return conn.execute(
+    row = conn.execute(
         "insert into sync_history (customer_id, config_id, status, triggered_by, airflow_run_id) "
         "values (%s, %s, 'running', %s, %s) returning sync_id",
         (cfg.customer_id, cfg.config_id, triggered_by, run_id),
-    ).fetchone()[0]
+    ).fetchone()
+    assert row is not None  # insert ... returning: one row
+    return int(row[0])
 
 
 def _finish_history(
@@ -400,6 +402,7 @@ class Attempt:
         del parsed  # the file's table is not needed any more (peak memory)
         outcome.grain = budgets.report.as_json()
         if budgets.problem is not None:
+            assert budgets.scenario is not None  # to_budgets' only problem: the scenario
             return self.end(
                 "needs_review",
                 f"{outcome.file_name}: {budgets.problem}; nothing was imported and the previous "
@@ -416,9 +419,12 @@ class Attempt:
             configs.save_confirmed_mapping(conn, cfg.config_id, headers, column_map.columns(), who)
         for warning in budgets.report.warnings:
             log.warning("%s: %s", outcome.file_name, warning)
-        return self.gate_and_import(budgets, column_map.columns())
+        assert budgets.rows is not None  # to_budgets gives rows unless there is a problem
+        return self.gate_and_import(budgets, budgets.rows, column_map.columns())
 
-    def gate_and_import(self, budgets: Budgets, columns: dict[str, str | None]) -> SyncOutcome:
+    def gate_and_import(
+        self, budgets: Budgets, normalised: NormalizedRows, columns: dict[str, str | None]
+    ) -> SyncOutcome:
         """Gate the file's budgets and import what the verdict allows, in one transaction.
 
         PostgreSQL stages, diffs and applies the rows (in the import's transaction, on a
@@ -427,7 +433,9 @@ class Attempt:
         unless normalise already rejected rows). The gate's actual verdict then decides what
         is committed."""
         cfg, outcome = self.cfg, self.outcome
-        normalised, total, report = budgets.rows, budgets.total_rows, budgets.report
+        total, report = budgets.total_rows, budgets.report
+        assert self.remote is not None  # the file taken
+        file_name = self.remote.name
         staging = None
         if len(normalised.frame):
             staging = StagedImport(
@@ -435,7 +443,7 @@ class Attempt:
                 customer_id=cfg.customer_id,
                 sync_id=outcome.sync_id,
                 rows=normalised.frame,
-                source=outcome.file_name,
+                source=file_name,
                 expect=Options(
                     max_soft_delete_pct=cfg.max_soft_delete_pct,
                     soft_delete=not normalised.errors,
@@ -453,7 +461,7 @@ class Attempt:
                     "sync_history.errors and the reject file",
                 )
             try:
-                counts = self.import_rows(gated, staging)
+                counts = self.import_rows(gated, staging, file_name)
             except MassDeletionError as exc:
                 return self.end(
                     "needs_review",
@@ -509,7 +517,9 @@ class Attempt:
         outcome.counts["total_rows"] = total
         return Gated(decision, error_rows, gated.valid, gated.lines)
 
-    def import_rows(self, gated: Gated, staging: StagedImport | None) -> ImportCounts:
+    def import_rows(
+        self, gated: Gated, staging: StagedImport | None, file_name: str
+    ) -> ImportCounts:
         """Write the gated rows (through the staged import when there is one); soft-deletes
         only on a success. MassDeletionError when they would delete too much."""
         cfg = self.cfg
@@ -525,7 +535,7 @@ class Attempt:
             customer_id=cfg.customer_id,
             sync_id=self.outcome.sync_id,
             rows=gated.valid,
-            source=self.outcome.file_name,
+            source=file_name,
             timings=self.outcome.timings,
             max_soft_delete_pct=options.max_soft_delete_pct,
             soft_delete=options.soft_delete,

@@ -3,7 +3,7 @@ cells, one row per file row; and the size `Limits` that protect the workers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -38,8 +38,4 @@ class Grid:
     encoding: str | None = None
     delimiter: str | None = None
     merges: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
-    warnings: list[str] | None = None
-
-    def __post_init__(self) -> None:
-        if self.warnings is None:
-            self.warnings = []
+    warnings: list[str] = field(default_factory=list)

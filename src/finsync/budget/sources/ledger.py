@@ -84,7 +84,7 @@ def ledger_seen_checksum(conn: psycopg.Connection, config_id: int, name: str, sh
     """Whether the same content under the same name was already processed (rule 4)."""
     params = {"config_id": config_id, "file_name": name, "sha256": sha256}
     row = conn.execute(_LEDGER_SEEN_CHECKSUM, {**params, "done": list(DONE_STATUSES)}).fetchone()
-    return bool(row[0])
+    return row is not None and bool(row[0])
 
 
 def ledger_record(
