@@ -33,7 +33,7 @@ async def start_run(customer_id: str, *, force: bool, user: str) -> dict[str, An
         raise Unavailable(str(exc)) from None
 
 
-def trigger(customer_id: str, *, force: bool, user: str) -> dict:
+def trigger(customer_id: str, *, force: bool, user: str) -> dict[str, Any]:
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.exceptions import DagNotFound
     from airflow.utils.types import DagRunTriggeredByType
@@ -52,10 +52,12 @@ def trigger(customer_id: str, *, force: bool, user: str) -> dict:
         raise LookupError(
             f"the {DAG_ID} DAG is not known to Airflow yet (is the DAG processor running?)"
         ) from None
+    if run is None:
+        raise LookupError(f"Airflow did not start a {DAG_ID} run for customer {customer_id!r}")
     return {"dag_run_id": run.run_id, "state": str(run.state), "customer_id": customer_id}
 
 
-def active_runs() -> list[dict]:
+def active_runs() -> list[dict[str, Any]]:
     """`budget_sync` runs queued or running, with the customer each was started for."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session

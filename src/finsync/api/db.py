@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 
-_pools: dict = {}
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+# A pooled connection: autocommit, rows as dicts.
+Conn: TypeAlias = AsyncConnection[DictRow]
+_pools: dict[int, AsyncConnectionPool[Conn]] = {}
 
 
-async def pool():
+async def pool() -> AsyncConnectionPool[Conn]:
     """This event loop's pool (a loop per uvicorn worker; tests may run several loops)."""
     key = id(asyncio.get_running_loop())
     found = _pools.get(key)
@@ -26,6 +32,7 @@ async def pool():
 
         found = AsyncConnectionPool(
             resolve_conninfo(),
+            connection_class=AsyncConnection[DictRow],
             min_size=int(os.environ.get("FINSYNC_API_POOL_MIN", "2")),
             max_size=int(os.environ.get("FINSYNC_API_POOL_MAX", "10")),
             kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
@@ -34,6 +41,15 @@ async def pool():
         )
         await found.open()
         _pools[key] = found
+    return found
+
+
+async def conninfo() -> str:
+    """The warehouse's conninfo, as this process's pool connects (for work on a connection of
+    its own, in a worker thread)."""
+    found = (await pool()).conninfo
+    if not isinstance(found, str):  # (the pool is always given a string above)
+        raise TypeError("the pool's conninfo is not a string")
     return found
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
+import psycopg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.routing import APIRoute
@@ -55,6 +56,8 @@ class Principal:
             return requested
         if requested and requested != self.customer_id:
             raise HTTPException(403, "this token may only act for its own customer")
+        if self.customer_id is None:  # (the table's check: a customer token names its customer)
+            raise HTTPException(403, "this token names no customer")
         return self.customer_id
 
     def can_see(self, customer_id: str) -> bool:
@@ -69,7 +72,9 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_token(conn, *, name: str, scope: str, customer_id: str | None = None) -> str:
+def create_token(
+    conn: psycopg.Connection[Any], *, name: str, scope: str, customer_id: str | None = None
+) -> str:
     """Store a new token's hash and return the token (shown once, never stored)."""
     if scope not in ("customer", "admin"):
         raise ValueError("scope must be customer or admin")

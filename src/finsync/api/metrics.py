@@ -32,15 +32,21 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from finsync.api import db
+from finsync.api.db import Conn
 from finsync.api.money import FREQUENCY_SECONDS
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ALL = "_all"  # the customer label when customers are aggregated
@@ -92,18 +98,18 @@ def _env_float(name: str, default: float) -> float:
 class Middleware:
     """Pure ASGI: times each HTTP request and counts it under its route's path template."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._children: dict[tuple[str, str, int], Any] = {}
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
         status = 500
 
-        async def send_status(message) -> None:
+        async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -249,7 +255,7 @@ def is_stale(c: dict[str, Any]) -> bool:
     return c["interval_s"] is not None and c["age_s"] > 2 * c["interval_s"]
 
 
-async def read_figures(conn) -> Figures:
+async def read_figures(conn: Conn) -> Figures:
     t = time.perf_counter()
     cur = await conn.execute(
         FIGURES_SQL,
@@ -307,7 +313,7 @@ class Warming(Exception):
     pass
 
 
-_warming: list = []  # this process's one warm-up (a concurrent.futures.Future)
+_warming: list[Future[str]] = []  # this process's one warm-up (a concurrent.futures.Future)
 
 
 async def _warm_up(timeout: float) -> None:
@@ -315,8 +321,6 @@ async def _warm_up(timeout: float) -> None:
     Airflow: seconds, blocking the event loop. Do that once in a thread, so a scrape meanwhile
     answers within `timeout` (raises Warming) instead of waiting for it."""
     if not _warming:
-        from concurrent.futures import ThreadPoolExecutor
-
         from finsync.warehouse import resolve_conninfo
 
         pool = ThreadPoolExecutor(1, thread_name_prefix="finsync-metrics-warm-up")
@@ -330,17 +334,17 @@ async def _warm_up(timeout: float) -> None:
             raise Warming from None
 
 
-async def _read(p, timeout: float) -> Figures:
+async def _read(p: AsyncConnectionPool[Conn], timeout: float) -> Figures:
     async with p.connection(timeout=timeout) as conn:
         return await read_figures(conn)
 
 
-def _families(f: Figures | None, max_customers: int) -> list:
+def _families(f: Figures | None, max_customers: int) -> list[Metric]:
     up = GaugeMetricFamily(
         "finsync_warehouse_up", "1 if the warehouse answered this scrape's query in time"
     )
     up.add_metric([], 0 if f is None else 1)
-    out = [up]
+    out: list[Metric] = [up]
     if f is None:
         return out
     took = GaugeMetricFamily("finsync_warehouse_query_seconds", "The figures query's duration")
@@ -463,10 +467,10 @@ def _families(f: Figures | None, max_customers: int) -> list:
 
 
 class _Static:
-    def __init__(self, families: list) -> None:
+    def __init__(self, families: list[Metric]) -> None:
         self.families = families
 
-    def collect(self):
+    def collect(self) -> list[Metric]:
         return self.families
 
 

@@ -23,8 +23,17 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
+from psycopg import AsyncCursor
 
+from finsync.api.db import Conn
 from finsync.api.errors import Conflict, InsufficientFunds, Invalid, NotFound
+from finsync.api.schemas import (
+    BudgetTarget,
+    CheckRequest,
+    CommitRequest,
+    ReleaseRequest,
+    ReserveRequest,
+)
 from finsync.budget.config import FREQUENCIES
 from finsync.fiscal import fiscal_month_of, fiscal_year_of
 
@@ -134,6 +143,18 @@ select budgeted_amount, committed_amount, reserved_amount from booked
 """
 
 
+Row = dict[str, Any]
+
+
+async def _the_row(cur: AsyncCursor[Row]) -> Row:
+    """The row a statement returns by construction (an insert's `returning`, a row that
+    exists under the caller's lock)."""
+    row = await cur.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row
+
+
 @dataclass
 class Customer:
     customer_id: str
@@ -144,7 +165,7 @@ class Customer:
     tolerance_pct: Decimal
 
 
-def money(value) -> Decimal:
+def money(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -177,7 +198,7 @@ def _parse_period(raw: str, fy_start: int) -> tuple[str | None, str | None]:
     return parse_period(raw, FiscalCalendar(start=fy_start))
 
 
-def _customer(customer_id: str, row: dict) -> Customer:
+def _customer(customer_id: str, row: Row) -> Customer:
     last = row["last_synced_at"]
     if last is None:
         stale = True  # never synced: nothing vouches for these figures
@@ -195,7 +216,7 @@ def _customer(customer_id: str, row: dict) -> Customer:
     )
 
 
-def _figures(row: dict) -> dict[str, Any]:
+def _figures(row: Row) -> dict[str, Any]:
     budgeted, committed, reserved = (row["budgeted_amount"], row["committed"], row["reserved"])
     return {
         "budget_id": row["budget_id"],
@@ -208,7 +229,9 @@ def _figures(row: dict) -> dict[str, Any]:
     }
 
 
-async def load_target(conn, customer_id: str, target) -> tuple[Customer, list[dict]]:
+async def load_target(
+    conn: Conn, customer_id: str, target: BudgetTarget
+) -> tuple[Customer, list[Row]]:
     """The customer's settings and the budgets matching the target, most specific period
     first (NotFound when none does), in one statement."""
     on = target.date or (datetime.now(UTC).date() if target.period is None else None)
@@ -249,7 +272,7 @@ async def load_target(conn, customer_id: str, target) -> tuple[Customer, list[di
     return customer, sorted(rows, key=lambda r: rank[r["fiscal_period"]])
 
 
-async def fx_rate(conn, from_currency: str, to_currency: str, on: date) -> Decimal:
+async def fx_rate(conn: Conn, from_currency: str, to_currency: str, on: date) -> Decimal:
     if from_currency == to_currency:
         return Decimal(1)
     cur = await conn.execute(_FX_SQL, {"f": from_currency, "t": to_currency, "d": on})
@@ -270,7 +293,7 @@ async def fx_rate(conn, from_currency: str, to_currency: str, on: date) -> Decim
     return rate
 
 
-async def check(conn, customer_id: str, req) -> dict[str, Any]:
+async def check(conn: Conn, customer_id: str, req: CheckRequest) -> dict[str, Any]:
     customer, rows = await load_target(conn, customer_id, req)
     best = rows[0]
     currency = req.currency or best["currency"]
@@ -300,7 +323,9 @@ async def check(conn, customer_id: str, req) -> dict[str, Any]:
     }
 
 
-def _warnings(customer: Customer, available: Decimal, amount: Decimal, allowance: Decimal):
+def _warnings(
+    customer: Customer, available: Decimal, amount: Decimal, allowance: Decimal
+) -> list[str]:
     out = []
     if customer.stale:
         out.append(
@@ -318,17 +343,17 @@ def _warnings(customer: Customer, available: Decimal, amount: Decimal, allowance
 # ---- money movements: one transaction each, idempotent ------------------------------------
 
 
-def request_digest(operation: str, body: dict) -> str:
+def request_digest(operation: str, body: dict[str, Any]) -> str:
     canonical = json.dumps({"op": operation, "body": body}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class Replay(Exception):
-    def __init__(self, status_code: int, body: Any):
+    def __init__(self, status_code: int, body: Any) -> None:
         self.status_code, self.body = status_code, body
 
 
-async def claim_key(conn, customer_id: str, key: str, operation: str, digest: str) -> None:
+async def claim_key(conn: Conn, customer_id: str, key: str, operation: str, digest: str) -> None:
     """Claim the idempotency key inside the open transaction, or raise Replay with the stored
     outcome. A concurrent holder of the key makes this wait until it commits."""
     cur = await conn.execute(
@@ -343,7 +368,7 @@ async def claim_key(conn, customer_id: str, key: str, operation: str, digest: st
         "where customer_id = %s and idempotency_key = %s",
         (customer_id, key),
     )
-    prior = await cur.fetchone()
+    prior = await _the_row(cur)
     if prior["request_sha256"] != digest:
         raise Invalid(
             f"Idempotency-Key {key!r} was already used for a different request "
@@ -352,7 +377,9 @@ async def claim_key(conn, customer_id: str, key: str, operation: str, digest: st
     raise Replay(prior["status_code"], prior["response"])
 
 
-async def store_outcome(conn, customer_id: str, key: str, status_code: int, body: Any) -> None:
+async def store_outcome(
+    conn: Conn, customer_id: str, key: str, status_code: int, body: Any
+) -> None:
     await conn.execute(
         "update budget_api_request set status_code = %s, response = %s "
         "where customer_id = %s and idempotency_key = %s",
@@ -360,7 +387,7 @@ async def store_outcome(conn, customer_id: str, key: str, status_code: int, body
     )
 
 
-def _json_default(value):
+def _json_default(value: object) -> float | str:
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, datetime | date):
@@ -369,8 +396,8 @@ def _json_default(value):
 
 
 async def _book(
-    conn, budget_id: int, *, reserve: Decimal, commit: Decimal, tolerance: Decimal | None
-):
+    conn: Conn, budget_id: int, *, reserve: Decimal, commit: Decimal, tolerance: Decimal | None
+) -> Row | None:
     """Move money; with a tolerance, only if the budget (still active) can take it."""
     await conn.execute(
         "insert into budget_utilization (budget_id) values (%s) on conflict do nothing",
@@ -394,14 +421,23 @@ async def _book(
     return await cur.fetchone()
 
 
-async def _over_budget(conn, budget_id: int, amount: Decimal, customer: Customer) -> Conflict:
+async def _give_back(conn: Conn, budget_id: int, *, reserve: Decimal, commit: Decimal) -> Row:
+    """Move money held by a reservation (commit or release it): no policy to check, so the
+    budget's row is always updated."""
+    booked = await _book(conn, budget_id, reserve=reserve, commit=commit, tolerance=None)
+    if booked is None:
+        raise RuntimeError(f"budget {budget_id} has no utilization row")
+    return booked
+
+
+async def _over_budget(conn: Conn, budget_id: int, amount: Decimal, customer: Customer) -> Conflict:
     cur = await conn.execute(
         "select b.budgeted_amount, coalesce(u.committed_amount, 0) as committed, "
         "coalesce(u.reserved_amount, 0) as reserved, b.deleted_at "
         "from budget b left join budget_utilization u using (budget_id) where b.budget_id = %s",
         (budget_id,),
     )
-    row = await cur.fetchone()
+    row = await _the_row(cur)
     if row["deleted_at"] is not None:
         return Conflict("the budget was removed by a sync; nothing was booked")
     available = row["budgeted_amount"] - row["committed"] - row["reserved"]
@@ -420,7 +456,16 @@ async def _over_budget(conn, budget_id: int, amount: Decimal, customer: Customer
     )
 
 
-async def _log(conn, reservation_id, budget_id, action, reserved, committed, actor, key):
+async def _log(
+    conn: Conn,
+    reservation_id: int,
+    budget_id: int,
+    action: str,
+    reserved: Decimal,
+    committed: Decimal,
+    actor: str,
+    key: str,
+) -> None:
     await conn.execute(
         "insert into budget_utilization_log (reservation_id, budget_id, action, reserved_delta, "
         "committed_delta, actor, idempotency_key) values (%s, %s, %s, %s, %s, %s, %s)",
@@ -428,7 +473,7 @@ async def _log(conn, reservation_id, budget_id, action, reserved, committed, act
     )
 
 
-def _reservation_body(res: dict, booked: dict, warnings: list[str]) -> dict[str, Any]:
+def _reservation_body(res: Row, booked: Row, warnings: list[str]) -> dict[str, Any]:
     budgeted, committed, reserved = (
         booked["budgeted_amount"],
         booked["committed_amount"],
@@ -454,7 +499,9 @@ def _reservation_body(res: dict, booked: dict, warnings: list[str]) -> dict[str,
     }
 
 
-async def book_new(conn, customer_id: str, req, *, status: str, actor: str, key: str):
+async def book_new(
+    conn: Conn, customer_id: str, req: ReserveRequest, *, status: str, actor: str, key: str
+) -> dict[str, Any]:
     """Reserve (status 'reserved') or directly commit (status 'committed') against a budget."""
     customer, rows = await load_target(conn, customer_id, req)
     best = rows[0]
@@ -491,7 +538,7 @@ async def book_new(conn, customer_id: str, req, *, status: str, actor: str, key:
         ),
     )
     res = {
-        **await cur.fetchone(),
+        **await _the_row(cur),
         "fiscal_period": best["fiscal_period"],
         "currency": best["currency"],
     }
@@ -515,7 +562,7 @@ async def book_new(conn, customer_id: str, req, *, status: str, actor: str, key:
     return _reservation_body(res, booked, _warnings(customer, available_before, amount, allowance))
 
 
-async def _locked_reservation(conn, customer_id: str, reservation_id: int) -> dict:
+async def _locked_reservation(conn: Conn, customer_id: str, reservation_id: int) -> Row:
     cur = await conn.execute(
         "select r.*, b.fiscal_period, b.currency from budget_reservation r "
         "join budget b using (budget_id) "
@@ -528,7 +575,11 @@ async def _locked_reservation(conn, customer_id: str, reservation_id: int) -> di
     return row
 
 
-async def commit_reservation(conn, customer_id: str, req, *, actor: str, key: str):
+async def commit_reservation(
+    conn: Conn, customer_id: str, req: CommitRequest, *, actor: str, key: str
+) -> dict[str, Any]:
+    if req.reservation_id is None:  # (a direct commit books through book_new)
+        raise Invalid("give either reservation_id or target")
     res = await _locked_reservation(conn, customer_id, req.reservation_id)
     if res["status"] != "reserved":
         raise Conflict(
@@ -542,7 +593,7 @@ async def commit_reservation(conn, customer_id: str, req, *, actor: str, key: st
             f"commit amount must be more than 0 and at most the reserved {res['request_amount']} "
             f"{res['request_currency']}",
         )
-    booked = await _book(conn, res["budget_id"], reserve=-held, commit=amount, tolerance=None)
+    booked = await _give_back(conn, res["budget_id"], reserve=-held, commit=amount)
     await conn.execute(
         "update budget_reservation set status = 'committed', amount = %s, updated_at = now() "
         "where reservation_id = %s",
@@ -553,13 +604,15 @@ async def commit_reservation(conn, customer_id: str, req, *, actor: str, key: st
     return _reservation_body({**res, "status": "committed", "amount": amount}, booked, warnings)
 
 
-async def release(conn, customer_id: str, req, *, actor: str, key: str):
+async def release(
+    conn: Conn, customer_id: str, req: ReleaseRequest, *, actor: str, key: str
+) -> dict[str, Any]:
     res = await _locked_reservation(conn, customer_id, req.reservation_id)
     if res["status"] == "released":
         raise Conflict(f"reservation {res['reservation_id']} is already released")
     held = res["amount"]
     reserve, commit = (-held, Decimal(0)) if res["status"] == "reserved" else (Decimal(0), -held)
-    booked = await _book(conn, res["budget_id"], reserve=reserve, commit=commit, tolerance=None)
+    booked = await _give_back(conn, res["budget_id"], reserve=reserve, commit=commit)
     await conn.execute(
         "update budget_reservation set status = 'released', updated_at = now() "
         "where reservation_id = %s",

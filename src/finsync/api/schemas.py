@@ -7,7 +7,7 @@ import re
 from datetime import date as Date
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import Path, Query
 from pydantic import (
@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from finsync.budget.config import FREQUENCIES
+from finsync.budget.webhooks import EVENT_TYPES
 
 CUSTOMER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 CURRENCY = r"^[A-Z]{3}$"
@@ -28,9 +29,10 @@ NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL characters
 MAX_AMOUNT = 10**12  # one request moves at most a trillion (the columns hold up to 10^16)
 
 
-def decimal_in(*, maximum: int, places: int, positive: bool, text: str | None) -> Any:
-    """A Decimal given as a JSON number (or, with `text`, a string matching that pattern), at
-    most `maximum`, with at most `places` decimals; its OpenAPI schema says exactly that."""
+def decimal_in(*, maximum: int, places: int, positive: bool, text: str | None) -> tuple[Any, ...]:
+    """The metadata of a Decimal given as a JSON number (or, with `text`, a string matching
+    that pattern), at most `maximum`, with at most `places` decimals; its OpenAPI schema says
+    exactly that. Use as `Annotated[Decimal, *decimal_in(...)]`."""
     step = Decimal(1).scaleb(-places)
     number: dict[str, Any] = {"type": "number", "maximum": maximum, "multipleOf": float(step)}
     number["exclusiveMinimum" if positive else "minimum"] = 0
@@ -44,25 +46,30 @@ def decimal_in(*, maximum: int, places: int, positive: bool, text: str | None) -
             )
         return value
 
-    bounds = {"gt": 0} if positive else {"ge": 0}
-    return Annotated[
-        Decimal,
-        Field(**bounds, le=Decimal(maximum), decimal_places=places),
-        BeforeValidator(check_text),
-        WithJsonSchema(schema, mode="validation"),
-    ]
+    bounds = (
+        Field(gt=0, le=Decimal(maximum), decimal_places=places)
+        if positive
+        else Field(ge=0, le=Decimal(maximum), decimal_places=places)
+    )
+    return (bounds, BeforeValidator(check_text), WithJsonSchema(schema, mode="validation"))
 
 
 # Money in, exactly (2 decimals, up to MAX_AMOUNT); money out as JSON numbers.
-MoneyIn = decimal_in(
-    maximum=MAX_AMOUNT, places=2, positive=False, text=r"^0*[0-9]{1,12}(\.[0-9]{1,2})?$"
-)
-PositiveMoneyIn = decimal_in(
-    maximum=MAX_AMOUNT,
-    places=2,
-    positive=True,
-    text=r"^0*([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0?\.(0[1-9]|[1-9][0-9]?))$",
-)
+MoneyIn = Annotated[
+    Decimal,
+    *decimal_in(
+        maximum=MAX_AMOUNT, places=2, positive=False, text=r"^0*[0-9]{1,12}(\.[0-9]{1,2})?$"
+    ),
+]
+PositiveMoneyIn = Annotated[
+    Decimal,
+    *decimal_in(
+        maximum=MAX_AMOUNT,
+        places=2,
+        positive=True,
+        text=r"^0*([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0?\.(0[1-9]|[1-9][0-9]?))$",
+    ),
+]
 Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 Rate = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
@@ -151,7 +158,7 @@ class BudgetTarget(Strict):
     )
 
     @model_validator(mode="after")
-    def _date_or_period(self):
+    def _date_or_period(self) -> Self:
         if self.date is not None and self.period is not None:
             raise ValueError("give a date or a period, not both")
         return self
@@ -212,7 +219,7 @@ class CommitRequest(Strict):
     target: ReserveRequest | None = None
 
     @model_validator(mode="after")
-    def _one_of(self):
+    def _one_of(self) -> Self:
         if (self.reservation_id is None) == (self.target is None):
             raise ValueError("give either reservation_id or target")
         if self.target is not None and (self.amount is not None or self.customer_id):
@@ -273,7 +280,7 @@ class ReservationResponse(BudgetFigures):
 
 
 class Problem(BaseModel):
-    detail: str | dict | list
+    detail: str | dict[str, Any] | list[Any]
 
 
 def problems(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -298,20 +305,51 @@ def sync_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return problems({code: SYNC_ERRORS[code] for code in codes})
 
 
-Frequency = Literal[*FREQUENCIES]  # type: ignore[valid-type]  # budget/config.py owns them
+# Built from budget/config.py's FREQUENCIES (their one definition) when imported, which a static
+# checker cannot evaluate: to mypy, a frequency is Any.
+Frequency = Literal[*FREQUENCIES]  # type: ignore[valid-type]
 SourceType = Literal["local", "sftp", "s3", "upload"]
-Pct = decimal_in(
-    maximum=100, places=2, positive=False, text=r"^0*(100(\.00?)?|[0-9]{1,2}(\.[0-9]{1,2})?)$"
-)
-FxRateValue = decimal_in(
-    maximum=10**9,
-    places=10,
-    positive=True,
-    text=r"^0*([1-9][0-9]{0,8}(\.[0-9]{1,10})?|0?\.[0-9]{0,9}[1-9])$",
-)
+Pct = Annotated[
+    Decimal,
+    *decimal_in(
+        maximum=100, places=2, positive=False, text=r"^0*(100(\.00?)?|[0-9]{1,2}(\.[0-9]{1,2})?)$"
+    ),
+]
+FxRateValue = Annotated[
+    Decimal,
+    *decimal_in(
+        maximum=10**9,
+        places=10,
+        positive=True,
+        text=r"^0*([1-9][0-9]{0,8}(\.[0-9]{1,10})?|0?\.[0-9]{0,9}[1-9])$",
+    ),
+]
 CustomerId = Annotated[str, Field(pattern=CUSTOMER_ID)]
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1, examples=[1])]
 CustomerQuery = Annotated[str | None, Query(pattern=CUSTOMER_ID, examples=["acme"])]
+
+
+class WebhookEndpoint(Strict):
+    """An endpoint for signed events (docs/webhooks.md); its secret is in the Airflow
+    connection `conn_id`, never here."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"url": "https://erp.example.com/hooks/finsync", "conn_id": "acme_webhook"}
+            ]
+        },
+    )
+
+    url: str = Field(pattern=r"^https://[^\s\x00]+$", max_length=2000)
+    conn_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,250}$")
+    events: list[Literal[*EVENT_TYPES]] | None = Field(  # type: ignore[valid-type]
+        None, min_length=1, description="the event types it takes (default: all)"
+    )
+
+
+ThresholdPct = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
 
 
 class ConfigFields(Strict):
@@ -327,6 +365,10 @@ class ConfigFields(Strict):
     notify: dict[str, Any] | None = None
     # people's confirmed mappings teach the mapper for every customer (docs/budget_mapping.md)
     share_mappings: Annotated[bool, JsonBool] | None = None
+    # signed events after each sync and on threshold alerts (docs/webhooks.md)
+    webhooks: list[WebhookEndpoint] | None = Field(None, max_length=10)
+    # utilisation thresholds for alerts, % of budgeted (docs/budget_service.md); [] = none
+    alert_thresholds_pct: list[ThresholdPct] | None = Field(None, max_length=5)
 
 
 class ConfigCreate(ConfigFields):

@@ -113,7 +113,9 @@ async def _move(
     summary="Reserve money against a budget",
 )
 async def reserve(who: Who, req: ReserveRequest, key: IdempotencyKey) -> JSONResponse:
-    async def action(conn: Any, customer_id: str, body: ReserveRequest, **kw: Any) -> dict:
+    async def action(
+        conn: db.Conn, customer_id: str, body: ReserveRequest, **kw: Any
+    ) -> dict[str, Any]:
         return await money.book_new(conn, customer_id, body, status="reserved", **kw)
 
     return await _move("reserve", who, who.customer(req.customer_id), key, req, action, True)
@@ -127,12 +129,15 @@ async def reserve(who: Who, req: ReserveRequest, key: IdempotencyKey) -> JSONRes
     summary="Commit a reservation, or commit directly against a budget",
 )
 async def commit(who: Who, req: CommitRequest, key: IdempotencyKey) -> JSONResponse:
-    if req.target is not None:
+    target = req.target
+    if target is not None:
 
-        async def direct(conn: Any, customer_id: str, body: CommitRequest, **kw: Any) -> dict:
-            return await money.book_new(conn, customer_id, body.target, status="committed", **kw)
+        async def direct(
+            conn: db.Conn, customer_id: str, body: CommitRequest, **kw: Any
+        ) -> dict[str, Any]:
+            return await money.book_new(conn, customer_id, target, status="committed", **kw)
 
-        customer_id = who.customer(req.target.customer_id)
+        customer_id = who.customer(target.customer_id)
         return await _move("commit", who, customer_id, key, req, direct, True)
     customer_id = who.customer(req.customer_id)
     return await _move("commit", who, customer_id, key, req, money.commit_reservation)

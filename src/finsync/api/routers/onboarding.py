@@ -23,11 +23,12 @@ import math
 import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
+from starlette.types import Message
 
 from finsync.api import db
 from finsync.api.dependencies import Admin, Who
@@ -53,7 +54,7 @@ class _CappedUpload(APIRoute):
                 raise HTTPException(413, _too_large())
             receive, seen = request.receive, 0
 
-            async def counting() -> dict:
+            async def counting() -> Message:
                 nonlocal seen
                 message = await receive()
                 if message["type"] == "http.request":
@@ -72,6 +73,7 @@ def _too_large() -> str:
 
 
 router = APIRouter(route_class=_CappedUpload)
+T = TypeVar("T")
 ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": Problem, "description": "Not allowed for this token"},
     409: {"model": Problem, "description": "The customer already has a source of this type"},
@@ -327,7 +329,7 @@ def _understand(
     return out
 
 
-async def _with_sample(file: UploadFile, work: Callable[[Path], Any]) -> Any:
+async def _with_sample(file: UploadFile, work: Callable[[Path], T]) -> T:
     from finsync.budget.model import BudgetFileError
 
     with tempfile.TemporaryDirectory(prefix="finsync-onboarding-") as tmp:
@@ -503,7 +505,7 @@ async def save_config(
     assert chosen is not None
     config = _json_object("source_config", source_config)
     currency = _currency(default_currency)
-    conninfo = (await db.pool()).conninfo  # the service's warehouse
+    conninfo = await db.conninfo()  # the service's warehouse
     return await _with_sample(
         file,
         lambda path: _save(

@@ -4,6 +4,7 @@ one writer of configs and mapping versions (shared with the CLI and the DAG)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
@@ -34,13 +35,15 @@ def _storable_json(what: str, value: Any) -> None:
             raise HTTPException(422, f"{what} must not contain NaN or infinite numbers")
 
 
-async def _config_write(write, *args, **kwargs):
+async def _config_write(
+    write: Callable[..., dict[str, Any] | None], *args: Any, **kwargs: Any
+) -> dict[str, Any] | None:
     """Run one of finsync.budget.config's writes (the one writer of configs and mapping
     versions, shared with the CLI and the DAG) on its own connection in a worker thread.
     Config changes are rare admin requests: a connection each costs a few ms."""
-    conninfo = (await db.pool()).conninfo
+    conninfo = await db.conninfo()
 
-    def work():
+    def work() -> dict[str, Any] | None:
         with warehouse.connect(conninfo) as conn:
             return write(conn, *args, **kwargs)
 

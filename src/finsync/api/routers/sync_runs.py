@@ -24,7 +24,7 @@ router = APIRouter()
     responses=sync_errors(403, 404, 503),
     summary="Start a budget_sync run for one customer now",
 )
-async def trigger_sync(who: Who, body: TriggerRequest) -> dict:
+async def trigger_sync(who: Who, body: TriggerRequest) -> dict[str, Any]:
     return await airflow_bridge.start_run(
         who.customer(body.customer_id), force=body.force, user=who.name
     )
