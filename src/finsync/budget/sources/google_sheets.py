@@ -71,6 +71,7 @@ class GoogleSheetsSource(PulledSource):
         self._key: dict[str, Any] = {}
         self._token_uri = DEFAULT_TOKEN_URI
         self._auth: dict[str, str] = {}
+        self._signing_key: Any = None
 
     @classmethod
     def from_config(
@@ -215,9 +216,11 @@ class GoogleSheetsSource(PulledSource):
         }
         headers = {"kid": self._key["private_key_id"]} if self._key.get("private_key_id") else {}
         try:
-            assertion = jwt.encode(
-                claims, self._key["private_key"], algorithm="RS256", headers=headers
-            )
+            if self._signing_key is None:  # loading a PEM key takes a while: once per pull
+                self._signing_key = jwt.algorithms.RSAAlgorithm(
+                    jwt.algorithms.RSAAlgorithm.SHA256
+                ).prepare_key(self._key["private_key"])
+            assertion = jwt.encode(claims, self._signing_key, algorithm="RS256", headers=headers)
         except (ValueError, TypeError, jwt.PyJWTError) as exc:
             raise self.refused(
                 f"the private_key of connection {self.conn_id!r} cannot sign "
