@@ -216,6 +216,7 @@ def test_sftp_write_back_csv_and_xlsx_and_a_foreign_file_is_refused(conn, sftp):
     refused = wb.write_back(conn, cfg)
     assert refused.status == "failed" and "did not write it" in refused.message
     assert (folder / "finsync_utilisation.xlsx").read_bytes() == b"theirs"
+    assert os.listdir(folder) == ["finsync_utilisation.xlsx"]  # all or none: no CSV either
     (folder / "finsync_utilisation.xlsx").unlink()  # they move it away
 
     done = wb.write_back(conn, cfg)

@@ -1,7 +1,7 @@
 -- A customer's active budgets with what procurement has used of each (the write-back's rows).
 -- Rule: a budget never booked has no budget_utilization row and counts zero committed and zero
--- reserved, as the budget service counts it; available = budgeted - committed - reserved is
--- computed from these three by finsync.budget.writeback.available, the service's own formula.
+-- reserved, as the budget service counts it (api/money.py); available = budgeted - committed -
+-- reserved is computed from these three (writeback.available), as the service computes it.
 select
     b.budget_id,
     b.department,
@@ -9,8 +9,8 @@ select
     b.fiscal_period,
     b.currency,
     b.budgeted_amount,
-    coalesce(u.committed_amount, 0) as committed_amount,
-    coalesce(u.reserved_amount, 0) as reserved_amount
+    coalesce(u.committed_amount, 0)::numeric(18, 2) as committed_amount,
+    coalesce(u.reserved_amount, 0)::numeric(18, 2) as reserved_amount
 from budget as b
 left join budget_utilization as u on b.budget_id = u.budget_id
 where

@@ -83,6 +83,7 @@ DEFAULT_NAMES = {
     "budgeted_amount": "Budgeted",
 }
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+CENT = Decimal("0.01")  # amounts are written with their cents, as numeric(18, 2) holds them
 _LOCK_NAMESPACE = 0x57425F  # "WB_": advisory locks (namespace, config_id)
 
 
@@ -324,9 +325,8 @@ def compose(rows: Sequence[Mapping[str, Any]], mapping, labels: PeriodLabels) ->
     for r in rows:
         year, period = labels.label(r["fiscal_period"])
         budgeted, committed, reserved = (
-            r["budgeted_amount"],
-            r["committed_amount"],
-            r["reserved_amount"],
+            Decimal(r[k]).quantize(CENT)
+            for k in ("budgeted_amount", "committed_amount", "reserved_amount")
         )
         cells = {
             "department": r["department"],
@@ -504,6 +504,8 @@ def write_back(
             return outcome
         before = written_files(conn, cfg.config_id)
         with target.session():
+            for name in names.values():  # all or none: every name checked before writing
+                target.refuse_foreign(name, before.get((key, name)))
             _write_files(target, table, csv_bytes, names, key, before, outcome)
         outcome.status = "success"
         outcome.message = (

@@ -137,7 +137,7 @@ def test_the_csv_is_exact_and_available_is_the_services_formula():
     assert wb.to_csv(table).decode() == (
         "Cost Centre,Account,Period,Currency,Budgeted,Committed,Reserved,Available\r\n"
         'IT,"Cloud, hosting",Jan 2026,AUD,1000.00,250.50,100.00,649.50\r\n'
-        "Sales,,Q1 FY2026,AUD,800.00,0,900.00,-100.00\r\n"
+        "Sales,,Q1 FY2026,AUD,800.00,0.00,900.00,-100.00\r\n"
     )
 
 

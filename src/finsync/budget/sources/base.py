@@ -165,7 +165,10 @@ class BudgetSource(ABC):
         one for its look, upload and rename; callers may hold one around several writes."""
         return nullcontext()
 
-    def _write(self, name: str, data: bytes, replaces: RemoteFile | None) -> RemoteFile:
+    def refuse_foreign(self, name: str, replaces: RemoteFile | None) -> None:
+        """ForeignFileError when a file under `name` is there and is not `replaces` (what
+        finsync wrote last time). `write` checks it; a caller writing several files checks
+        them all first, so it writes all or none."""
         there = self.stat(name)
         ours = replaces is not None and (there is None or _same_version(there, replaces))
         if there is not None and not ours:
@@ -174,6 +177,9 @@ class BudgetSource(ABC):
                 "was changed since; it is left as it is and nothing was written. Move or rename "
                 "that file to let finsync write its own."
             )
+
+    def _write(self, name: str, data: bytes, replaces: RemoteFile | None) -> RemoteFile:
+        self.refuse_foreign(name, replaces)
         temporary = f".{name}.{uuid.uuid4().hex[:12]}.part"
         self._put(temporary, data)
         try:
