@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from finsync.budget.config import FREQUENCIES
+from finsync.budget.sources.registry import SOURCE_TYPES
 from finsync.budget.webhooks import EVENT_TYPES
 
 CUSTOMER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -308,7 +309,8 @@ def sync_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 # Built from budget/config.py's FREQUENCIES (their one definition) when imported, which a static
 # checker cannot evaluate: to mypy, a frequency is Any.
 Frequency = Literal[*FREQUENCIES]  # type: ignore[valid-type]
-SourceType = Literal["local", "sftp", "s3", "upload"]
+# The source types are budget/sources/registry.py's SOURCES (one entry per type), likewise.
+SourceType = Literal[*SOURCE_TYPES]  # type: ignore[valid-type]
 Pct = Annotated[
     Decimal,
     *decimal_in(

@@ -171,4 +171,13 @@ def _describe_source(source_type: str, cfg: dict[str, Any]) -> str:
         return f"s3://{cfg.get('bucket', '?')}/{cfg.get('prefix', '')}{cfg.get('glob', '')}"
     if source_type == "sftp":
         return f"sftp ({cfg.get('conn_id', '?')}):{cfg.get('path', '')}/{cfg.get('glob', '')}"
+    if source_type == "google_sheets":
+        sheet = f"{cfg.get('spreadsheet_id', '?')} {cfg.get('range', '')}"
+        return f"google_sheets ({cfg.get('conn_id', '?')}):{sheet}"
+    if source_type == "anaplan":
+        ids = "/".join(str(cfg.get(k, "?")) for k in ("workspace_id", "model_id", "export_id"))
+        return f"anaplan ({cfg.get('conn_id', '?')}):{ids}"
+    if source_type == "http":
+        url = str(cfg.get("url", "")).split("?", 1)[0]
+        return f"http ({cfg.get('conn_id', '?')}):{url}"
     return f"{source_type}:{cfg.get('path', '')}/{cfg.get('glob', '')}"
