@@ -9,6 +9,9 @@ Sources (docs/budget_sync.md, "Sources and `source_config` keys"), built from a 
   provider's `SFTPHook`.
 - `s3`: a bucket and a folder-like prefix (`conn_id`, `bucket`, `prefix`, `glob`), through
   `S3Hook`; any S3-compatible endpoint (the connection's extra `endpoint_url`).
+- `google_sheets`, `anaplan`, `http`: an API's answer pulled whole (a Sheets range, an Anaplan
+  export, a file behind an HTTPS address) as the one candidate file, offered `complete` (no
+  settle wait); its content's SHA-256 decides `unchanged` (rule 4). docs/budget_sources.md.
 
 Rules every source keeps:
 
@@ -50,6 +53,8 @@ The package, one idea per module (each imports only the ones above it):
   working copies;
 - `checks`: the checks every `source_config` gets (no credentials, key types);
 - `local`, `sftp`, `s3`: one module per kind of place;
+- `google_sheets`, `anaplan`, `http`: one module per API, on `web` (the pulled source, an HTTP
+  client that retries only where waiting helps, the refusal that is not retried);
 - `registry`: `SOURCES` (source type -> class), `validate_source_config`, `build_source`;
 - `choice`: which file a run takes (rules 1 to 3);
 - `ledger`: the `budget_file_ledger` SQL (rules 2, 4 and 5).
