@@ -275,7 +275,8 @@ def period_labels_for(
             (cfg.config_id, cfg.column_mapping_version),
         ).fetchone()
         if row is not None:
-            own = own_period_labels(row[0], cfg.fiscal_year_start_month, mapping.values())
+            mapped = [c for c in mapping.values() if c]
+            own = own_period_labels(row[0], cfg.fiscal_year_start_month, mapped)
     return PeriodLabels(cfg.fiscal_year_start_month, style, own, split)
 
 
@@ -564,7 +565,7 @@ def _retryable(exc: Exception) -> bool:
 
 def due(conn: psycopg.Connection, now: datetime) -> list[SourceConfig]:
     """Enabled configs with write-back on, a scheduled frequency, and no attempt within it."""
-    last = dict(
+    last: dict[int, datetime] = dict(
         conn.execute(
             "select distinct on (config_id) config_id, start_time from budget_writeback_history "
             "order by config_id, start_time desc"

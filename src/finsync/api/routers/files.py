@@ -9,7 +9,7 @@ import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -35,7 +35,7 @@ CUSTOMER_FORM = "Required with an admin token; a customer token acts for its own
     },
     summary="Download the rejected rows of one sync (CSV)",
 )
-async def rejects(who: Who, sync_id: RowId):
+async def rejects(who: Who, sync_id: RowId) -> StreamingResponse:
     """404 when the sync has no reject file, or when its file is not in shared storage though
     it should still be (the message says where it was looked for); 410 when the storage's
     retention removed it (it will not come back); 503 when shared storage cannot be reached."""
@@ -71,7 +71,7 @@ def _safe_name(upload: UploadFile, *, stamp: bool) -> str:
     return name
 
 
-async def _receive(upload: UploadFile, out) -> None:
+async def _receive(upload: UploadFile, out: IO[bytes]) -> None:
     """Copy the posted file into `out`, refusing it (413) past MAX_UPLOAD_BYTES."""
     size = 0
     while chunk := await upload.read(1 << 20):
