@@ -296,3 +296,24 @@ def test_the_dag_writes_every_due_customer_and_fails_naming_a_refused_one(
         "acme",
         "beta",
     }
+
+
+def test_the_setting_goes_through_the_api_with_its_checks(conn, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from finsync.api.main import app
+    from tests.integration.api_helpers import bearer, tokens
+
+    config_id = configs.add(
+        conn, customer_id="acme", source_type="local", source_config={"path": str(tmp_path)}
+    )
+    admin = bearer(tokens(conn)["admin"])
+    with TestClient(app) as client:
+        url = f"/sync/config/{config_id}"
+        bad = client.patch(url, headers=admin, json={"writeback": {"folder": "../up"}})
+        assert bad.status_code == 422 and "relative sub-folder" in bad.text
+        good = client.patch(url, headers=admin, json={"writeback": {"formats": ["xlsx"]}})
+        assert good.status_code == 200, good.text
+        assert good.json()["writeback"] == {"formats": ["xlsx"]}
+    (cfg,) = configs.load(conn, config_id=config_id)
+    assert wb.settings_of(cfg).file_names() == {"xlsx": "finsync_utilisation.xlsx"}

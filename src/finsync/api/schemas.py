@@ -371,6 +371,9 @@ class ConfigFields(Strict):
     webhooks: list[WebhookEndpoint] | None = Field(None, max_length=10)
     # utilisation thresholds for alerts, % of budgeted (docs/budget_service.md); [] = none
     alert_thresholds_pct: list[ThresholdPct] | None = Field(None, max_length=5)
+    # utilisation written back to the customer's location: folder, formats, frequency,
+    # period_labels, enabled (docs/budget_writeback.md; checked by budget/config.py)
+    writeback: dict[str, Any] | None = None
 
 
 class ConfigCreate(ConfigFields):
