@@ -65,7 +65,8 @@ class TreeMonitor:
     it was first seen, or from its start if it started while watched; a process that ends
     between two samples loses at most its last interval). With `postmaster`, the CPU also
     counts that PostgreSQL server's backends serving one of `databases` (by their process
-    title); their memory (mostly the server's shared buffers) is not counted."""
+    title); their memory (mostly the server's shared buffers) is not counted, nor that of the
+    trees in `cpu_only` (servers: PostgreSQL, Redis), whose CPU is."""
 
     def __init__(
         self,
@@ -73,8 +74,10 @@ class TreeMonitor:
         interval: float = 0.1,
         postmaster: int | None = None,
         databases: tuple[str, ...] = (),
+        cpu_only: tuple[int, ...] = (),
     ):
         self.roots = list(roots)
+        self.cpu_only = list(cpu_only)
         self.interval = interval
         self.postmaster = postmaster
         self._titles = tuple(f" {db} " for db in databases)
@@ -106,16 +109,8 @@ class TreeMonitor:
             self._sample()
 
     def _sample(self, first: bool = False) -> None:
-        procs: dict[int, psutil.Process] = {}
-        for pid in self.roots:
-            try:
-                root = psutil.Process(pid)
-                procs[root.pid] = root
-                for child in root.children(recursive=True):
-                    procs[child.pid] = child
-            except psutil.Error:
-                continue
-        backends_of_ours: dict[int, psutil.Process] = {}
+        procs = _trees(self.roots)
+        backends_of_ours = _trees(self.cpu_only)
         if self.postmaster is not None:
             try:
                 backends = psutil.Process(self.postmaster).children()
@@ -145,6 +140,19 @@ class TreeMonitor:
                 total += rss
                 self.peak_process_rss = max(self.peak_process_rss, rss)
         self.peak_rss = max(self.peak_rss, total)
+
+
+def _trees(roots: list[int]) -> dict[int, psutil.Process]:
+    found: dict[int, psutil.Process] = {}
+    for pid in roots:
+        try:
+            root = psutil.Process(pid)
+            found[root.pid] = root
+            for child in root.children(recursive=True):
+                found[child.pid] = child
+        except psutil.Error:
+            continue
+    return found
 
 
 def postmaster_pid() -> int:
