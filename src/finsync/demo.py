@@ -27,11 +27,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.rows import dict_row
 
 from finsync import PROJECT_ROOT, sql
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +232,7 @@ def prepare_budget_customers(conn: psycopg.Connection) -> int:
     Re-running replaces their settings; nothing else is touched. Returns the latest sync id
     before the demo's run (its outcomes are the ones after it)."""
     from finsync.budget import config as configs
+    from finsync.warehouse import one
 
     for c in DEMO_CUSTOMERS:
         configs.add(
@@ -241,7 +246,7 @@ def prepare_budget_customers(conn: psycopg.Connection) -> int:
             settle_seconds=0,  # the files are not being written: no need to wait
         )
     configs.make_due(conn, [c.customer_id for c in DEMO_CUSTOMERS])
-    row = conn.execute("select coalesce(max(sync_id), 0) from sync_history").fetchone()
+    row = one(conn.execute("select coalesce(max(sync_id), 0) from sync_history"))
     return int(row[0])
 
 
@@ -338,9 +343,8 @@ def run_budget_sync(out: Callable[[str], None] = print) -> int:
             timeout=BUDGET_RUN_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as exc:
-        tail = exc.stdout or b""  # bytes, whatever text= says
-        if isinstance(tail, bytes):
-            tail = tail.decode(errors="replace")
+        raw = exc.stdout or b""  # bytes, whatever text= says
+        tail = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
         out(
             f"budget_sync did not finish within {BUDGET_RUN_TIMEOUT_S} s (a review waiting for "
             f"a person?); its output ends:\n{tail[-3000:]}"
@@ -404,7 +408,7 @@ def _answer(response, show_status: bool) -> str:
 
 def run_budget_service(
     out: Callable[[str], None] = print, *, port: int = 8090
-) -> dict[str, object]:
+) -> dict[str, httpx.Response]:
     """`finsync api serve` beside Airflow, then a check, a reserve and its retry for demo-acme
     as a user types them (curl), a release (the demo leaves nothing reserved), and the service
     stopped. Returns the answers (for the test)."""
@@ -420,7 +424,7 @@ def run_budget_service(
     log_file = tempfile.NamedTemporaryFile(prefix="finsync-demo-api-", suffix=".log", delete=False)
     proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
     name = f"demo-procurement-{time.strftime('%Y%m%dT%H%M%S')}"
-    answers: dict[str, object] = {}
+    answers: dict[str, httpx.Response] = {}
     try:
         deadline = time.monotonic() + 60
         while True:

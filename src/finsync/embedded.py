@@ -117,9 +117,10 @@ def stop() -> bool:
     if info is None or not info.is_running():
         return False
     import pgserver
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import create_command_function
 
     server = pgserver.get_server(pgdata(), cleanup_mode=None)
+    pg_ctl = create_command_function("pg_ctl")  # (what pgserver._commands.pg_ctl is made of)
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata(), user=server.system_user)
     # Forget this process's handle: its exit hook would take pgserver's lock file again, under
     # FINSYNC_HOME (XDG_RUNTIME_DIR, set above), after the home was removed (the test session).

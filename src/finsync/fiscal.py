@@ -22,7 +22,7 @@ def start_month(read_variable: Callable[[str], object] | None = None) -> int:
     SDK's lookup, as a running task has it; where runs are planned (scheduler, API server: the
     timetable) `metastore_variable`. No Airflow to ask: the contract's default.
     """
-    raw = os.environ.get("AIRFLOW_VAR_" + VARIABLE.upper())
+    raw: object = os.environ.get("AIRFLOW_VAR_" + VARIABLE.upper())
     if raw is None:
         try:
             raw = (read_variable or task_variable)(VARIABLE)

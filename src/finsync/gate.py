@@ -211,6 +211,8 @@ def run(suite_name: str, frame, checks: list[Check], key_columns: list[str]) -> 
         if res.success:
             continue
         config = res.expectation_config
+        if config is None:  # (GX gives every result of a suite its expectation)
+            raise RuntimeError("a Great Expectations result without its expectation")
         details = res.result or {}
         sample = (
             details.get("unexpected_index_list") or details.get("partial_unexpected_list") or []

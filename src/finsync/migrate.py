@@ -38,7 +38,9 @@ def migrate(conn: psycopg.Connection) -> MigrationResult:
             )
             """
         )
-        done = dict(conn.execute("select version, checksum from finsync_schema_migrations"))
+        done: dict[str, str] = dict(
+            conn.execute("select version, checksum from finsync_schema_migrations")
+        )
         applied, skipped = [], []
         for path in sql.numbered_files("migrations"):
             text = path.read_text(encoding="utf-8")

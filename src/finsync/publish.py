@@ -10,9 +10,12 @@ staging table (minus `run_id`); identifiers come from code and the catalog, neve
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
+
+from finsync.warehouse import one
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ def owned_columns(conn: psycopg.Connection, target: Target) -> list[str]:
     return [r[0] for r in rows if r[0] not in target.keys]
 
 
-def _parts(conn: psycopg.Connection, target: Target) -> dict[str, sql.Composable]:
+def _parts(conn: psycopg.Connection, target: Target) -> dict[str, Any]:
+    """The statements' identifiers and fragments, and `values`: the owned columns' names."""
     values = owned_columns(conn, target)
     t_cols = sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in values)
     s_cols = sql.SQL(", ").join(sql.SQL("s.") + sql.Identifier(c) for c in values)
@@ -73,9 +77,10 @@ def _parts(conn: psycopg.Connection, target: Target) -> dict[str, sql.Composable
 def count_changes(conn: psycopg.Connection, target: Target, run_id: str, slice_value) -> Counts:
     """What publishing would do, without writing (the dry run)."""
     p = _parts(conn, target)
-    row = conn.execute(
-        sql.SQL(
-            """
+    row = one(
+        conn.execute(
+            sql.SQL(
+                """
             select
                 count(*),
                 count(*) filter (where t.{first_key} is null),
@@ -84,13 +89,14 @@ def count_changes(conn: psycopg.Connection, target: Target, run_id: str, slice_v
             left join {target} as t on {join}
             where s.run_id = %(run_id)s
             """
-        ).format(**p),
-        {"run_id": run_id},
-    ).fetchone()
+            ).format(**p),
+            {"run_id": run_id},
+        )
+    )
     staged, inserted, updated = row
-    stale = conn.execute(
-        _stale_query(p, target, count_only=True), _slice_args(run_id, slice_value)
-    ).fetchone()[0]
+    stale = one(
+        conn.execute(_stale_query(p, target, count_only=True), _slice_args(run_id, slice_value))
+    )[0]
     return Counts(staged, inserted, updated, staged - inserted - updated, stale)
 
 
@@ -134,10 +140,12 @@ def apply_changes(conn: psycopg.Connection, target: Target, run_id: str, slice_v
     deleted = conn.execute(
         _stale_query(p, target, count_only=False, stamps=stamps), _slice_args(run_id, slice_value)
     ).rowcount
-    staged = conn.execute(
-        sql.SQL("select count(*) from {stage} where run_id = %s").format(stage=p["stage"]),
-        (run_id,),
-    ).fetchone()[0]
+    staged = one(
+        conn.execute(
+            sql.SQL("select count(*) from {stage} where run_id = %s").format(stage=p["stage"]),
+            (run_id,),
+        )
+    )[0]
     return Counts(staged, inserted, updated, staged - inserted - updated, deleted)
 
 

@@ -26,5 +26,9 @@ def load(area: str, name: str) -> str:
 
 def numbered_files(area: str) -> list[Path]:
     """The numbered SQL files of an area in the order they run (by their number)."""
-    files = [p for p in (SQL_DIR / area).glob("*.sql") if _NUMBERED.match(p.name)]
-    return sorted(files, key=lambda p: (int(_NUMBERED.match(p.name).group(1)), p.name))
+    numbered = [
+        (int(m.group(1)), p.name, p)
+        for p in (SQL_DIR / area).glob("*.sql")
+        if (m := _NUMBERED.match(p.name))
+    ]
+    return [p for *_, p in sorted(numbered)]

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 from urllib.parse import unquote
 
 import psycopg
@@ -41,9 +42,20 @@ _TRANSIENT = re.compile(
 )
 
 
+Row = TypeVar("Row")
+
+
+def one(cursor: psycopg.Cursor[Row]) -> Row:
+    """The row a statement returns by construction (an aggregate, an insert's `returning`)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row
+
+
 def _conninfo_from_airflow_connection(conn) -> str:
     """psycopg conninfo from an Airflow Connection (host may be a Unix socket directory)."""
-    params: dict[str, object] = {
+    params: dict[str, str | int | None] = {
         "host": unquote(conn.host) if conn.host else None,
         "port": conn.port,
         "user": conn.login,
@@ -55,7 +67,7 @@ def _conninfo_from_airflow_connection(conn) -> str:
         if key in extra:
             params[key] = extra[key]
     return psycopg.conninfo.make_conninfo(
-        **{k: v for k, v in params.items() if v not in (None, "")}
+        "", **{k: v for k, v in params.items() if v not in (None, "")}
     )
 
 
@@ -69,7 +81,7 @@ def _airflow_connection():
         if raw.lstrip().startswith("{"):
             conn = Connection.from_json(raw, conn_id=CONN_ID)
         else:
-            conn = Connection(conn_id=CONN_ID, uri=raw)
+            conn = Connection.from_uri(raw, conn_id=CONN_ID)
         if conn.password:
             mask_secret(conn.password)  # redacted from any log line, as Airflow's lookups do
         return conn

@@ -22,6 +22,7 @@ are already one per key pays one `duplicated()` pass and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -243,7 +244,7 @@ def _is_measure(name: str, values: pd.Series) -> bool:
 
 
 def dimension_columns(
-    parsed: ParsedFile, mapping: ColumnMapping, scenarios: list[Scenario] = ()
+    parsed: ParsedFile, mapping: ColumnMapping, scenarios: Sequence[Scenario] = ()
 ) -> tuple[list[str], list[str]]:
     """(dimensions, constant columns): the file's other columns that can tell two rows of
     one budget apart, and those holding a single value throughout."""

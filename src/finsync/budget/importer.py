@@ -22,8 +22,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from finsync import sql
 
@@ -130,7 +134,9 @@ def _stage(conn: psycopg.Connection, rows, timings: dict[str, float]) -> int:
 def _diff(conn: psycopg.Connection, params: dict, timings: dict[str, float]) -> dict[str, int]:
     t = time.perf_counter()
     conn.execute(sql.load(AREA, "02_diff_budgets.sql"), params)
-    actions = dict(conn.execute("select action, count(*) from budget_diff group by action"))
+    actions: dict[str, int] = dict(
+        conn.execute("select action, count(*) from budget_diff group by action")
+    )
     timings["diff"] = timings.get("diff", 0.0) + time.perf_counter() - t
     return actions
 
@@ -283,7 +289,7 @@ class Options:
 
 @dataclass
 class _Verdict:
-    lines: object  # the gated rows' positions in the staged rows (a numpy array)
+    lines: np.ndarray  # the gated rows' positions in the staged rows
     options: Options
 
 

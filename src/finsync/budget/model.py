@@ -75,7 +75,7 @@ class ColumnMapping:
     def columns(self) -> dict[str, str | None]:
         return {name: match.column for name, match in self.fields.items()}
 
-    def as_json(self) -> dict[str, dict]:
+    def as_json(self) -> dict[str, dict[str, Any]]:
         return {
             name: {
                 "column": m.column,

@@ -12,6 +12,10 @@ force. A notifier that cannot deliver is logged and does not hide the others.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk.bases.notifier import BaseNotifier
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +36,9 @@ def notifiers_for(settings: dict, row: dict) -> list:
     return channels(settings, *message(row))
 
 
-def channels(settings: dict, subject: str, text: str) -> list:
+def channels(settings: dict, subject: str, text: str) -> list[BaseNotifier]:
     """The customer's notifiers (`notify` of its config), each carrying this message."""
-    found = []
+    found: list[BaseNotifier] = []
     if smtp := settings.get("smtp"):
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 

@@ -290,13 +290,13 @@ def _rule_month_names(text: str, cal: FiscalCalendar) -> Parsed | None:
 
 def _rule_quarters(text: str, cal: FiscalCalendar) -> Parsed | None:
     m = _YEAR_QUARTER.match(text) or _QUARTER_YEAR.match(text)
-    only = None if m else _QUARTER_ONLY.match(text)
-    if m is None and only is None:
+    found = m or _QUARTER_ONLY.match(text)
+    if found is None:
         return None
-    quarter = _quarter(m or only)
+    quarter = _quarter(found)
     if not 1 <= quarter <= 4:
         return None, BAD_QUARTER
-    if only is not None:
+    if m is None:  # (a period without a year)
         if cal.default_year is None:
             return None, NO_YEAR
         return f"FY{cal.default_year}-Q{quarter}", None
@@ -306,13 +306,13 @@ def _rule_quarters(text: str, cal: FiscalCalendar) -> Parsed | None:
 
 def _rule_fiscal_months(text: str, cal: FiscalCalendar) -> Parsed | None:
     m = _YEAR_PERIOD.match(text) or _PERIOD_YEAR.match(text)
-    only = None if m else _PERIOD_ONLY.match(text)
-    if m is None and only is None:
+    found = m or _PERIOD_ONLY.match(text)
+    if found is None:
         return None
-    period = int((m or only)["p"])
+    period = int(found["p"])
     if not 1 <= period <= 12:
         return None, BAD_FISCAL_MONTH
-    if only is not None:
+    if m is None:  # (a period without a year)
         if cal.default_year is None:
             return None, NO_YEAR
         return f"FY{cal.default_year}-M{period:02d}", None

@@ -150,6 +150,8 @@ def _failure_errors(
             duplicate_lines.extend(lines)
             continue
         column = failure.column
+        if column is None:  # (the row expectations here each name their column)
+            raise GateError([failure])
         message = MESSAGES.get((failure.expectation, column), failure.expectation)
         values = frame[column].to_numpy(dtype=object)
         for line in lines:

@@ -17,6 +17,7 @@ from psycopg import sql as psql
 
 from finsync import fiscal, sql
 from finsync.publish import Counts, Target, apply_changes, count_changes
+from finsync.warehouse import one
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def require_tables(conn: psycopg.Connection, tables: Sequence[str]) -> None:
     missing = [
         t
         for t in tables
-        if conn.execute("select to_regclass(%s)", (f"public.{t}",)).fetchone()[0] is None
+        if one(conn.execute("select to_regclass(%s)", (f"public.{t}",)))[0] is None
     ]
     if missing:
         raise SourceDataError(
@@ -148,13 +149,13 @@ def stage(
     return rows
 
 
-def fetch_frame(conn: psycopg.Connection, query: psql.Composable | str, params: dict):
+def fetch_frame(conn: psycopg.Connection, query: psql.Composed | psql.SQL | str, params: dict):
     """A query's rows as a pandas DataFrame (numeric columns as float for the gate)."""
     import pandas as pd
 
     with conn.cursor() as cur:
         cur.execute(query, params)
-        columns = [d.name for d in cur.description]
+        columns = [d.name for d in cur.description or ()]
         frame = pd.DataFrame(cur.fetchall(), columns=columns)
     return frame
 

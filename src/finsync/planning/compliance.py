@@ -22,6 +22,7 @@ from finsync.gate import run as run_gate
 from finsync.planning.common import PlanningRun, fetch_frame, reconcile
 from finsync.planning.sync import Level
 from finsync.publish import Target
+from finsync.warehouse import one
 
 log = logging.getLogger(__name__)
 AREA = "planning_compliance"
@@ -205,7 +206,7 @@ def validate(conn: psycopg.Connection, run: PlanningRun) -> dict[str, int]:
     started = time.perf_counter()
     params = run.sql_params()
     failures = []
-    client_count = conn.execute("select count(*) from clients").fetchone()[0]
+    client_count = one(conn.execute("select count(*) from clients"))[0]
     staged_rows: dict[str, int] = {}
     for level in LEVELS:
         frame, keys, numeric = _level_frame(conn, level, params)
@@ -283,8 +284,9 @@ _WARNING_ADVICE = {
 
 def summary_metrics(conn: psycopg.Connection, run: PlanningRun) -> tuple[dict, dict]:
     """Key APAC figures from this run's staging, and the warnings with example rows."""
-    row = conn.execute(
-        """
+    row = one(
+        conn.execute(
+            """
         select actual_compliance, target_compliance, compliance_gap, count_compliance_pairs,
                count_pairs_critical, count_pairs_at_risk, count_pairs_compliant,
                count_pairs_exceeded, count_clients_compliance_at_risk, count_segmented_clients,
@@ -292,8 +294,9 @@ def summary_metrics(conn: psycopg.Connection, run: PlanningRun) -> tuple[dict, d
                count_territory_strategies_approved
         from finsync_stage.apac_compliance where run_id = %s
         """,
-        (run.run_id,),
-    ).fetchone()
+            (run.run_id,),
+        )
+    )
     names = (
         "actual_compliance_pct",
         "target_compliance_pct",

@@ -18,6 +18,7 @@ from finsync.gate import run as run_gate
 from finsync.planning.common import PlanningRun, fetch_frame, reconcile
 from finsync.planning.sync import Level
 from finsync.publish import Target
+from finsync.warehouse import one
 
 log = logging.getLogger(__name__)
 AREA = "planning_financials"
@@ -188,7 +189,7 @@ def validate(conn: psycopg.Connection, run: PlanningRun) -> dict[str, int]:
     started = time.perf_counter()
     params = run.sql_params()
     failures = []
-    client_count = conn.execute("select count(*) from clients").fetchone()[0]
+    client_count = one(conn.execute("select count(*) from clients"))[0]
     staged_rows: dict[str, int] = {}
     for level in LEVELS:
         table = psql.Identifier("finsync_stage", level.stage_table)
@@ -240,14 +241,16 @@ def validate(conn: psycopg.Connection, run: PlanningRun) -> dict[str, int]:
 
 def summary_metrics(conn: psycopg.Connection, run: PlanningRun) -> tuple[dict, dict]:
     """Key APAC figures and the clients rolled up to Unassigned, from this run's staging."""
-    row = conn.execute(
-        """
+    row = one(
+        conn.execute(
+            """
         select current_arr, target_arr, gap_to_target, nrr_3yr, grr_3yr, arr_growth_pct,
                count_clients, count_unassigned_clients
         from finsync_stage.apac_financials where run_id = %s
         """,
-        (run.run_id,),
-    ).fetchone()
+            (run.run_id,),
+        )
+    )
     names = (
         "total_arr",
         "target_arr",
