@@ -3,7 +3,7 @@ VENV        ?= .venv
 PYTHON      ?= python3
 export FINSYNC_HOME ?= $(CURDIR)/.finsync
 
-.PHONY: setup browser prometheus demo test unit screenshots ui lint bench clean
+.PHONY: setup browser prometheus servers demo test unit screenshots ui lint bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +31,20 @@ prometheus:
 		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y --no-install-recommends prometheus; }
 
+## Debian's PostgreSQL server and Redis, which the CeleryExecutor tests start (tests/celery:
+## the warehouse and Airflow's metadata database over TLS, the Celery broker).
+servers:
+	@test -n "$$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null)" -a -x /usr/bin/redis-server || { \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends postgresql redis-server; }
+
 ## 2. Set up and run the whole test suite.
-test: setup browser prometheus
+test: setup browser prometheus servers
 	$(VENV)/bin/ruff check src dags plugins tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/sqlfluff lint include/sql --quiet --processes 1
-	$(VENV)/bin/python -m pytest -q -n 2
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
 
 ## The edit-test loop: ruff, the import contracts (.importlinter) and the fast tests
 ## (tests/unit, tests/dags; no Airflow services, no protocol servers, the SQL checks on the
