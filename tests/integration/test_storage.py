@@ -78,6 +78,17 @@ def test_retention_removes_only_old_files(base):
     assert storage.listing("downloads", "acme") == []
 
 
+def test_a_reject_file_recorded_before_shared_storage_is_still_served(tmp_path):
+    legacy = tmp_path / "worker" / "rejects" / "sync_3_rejects.csv"  # a worker's own path
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"row,column,value,message\n")
+    assert storage.recorded(str(legacy), datetime.now(UTC)).size == 25
+    assert b"".join(storage.chunks(str(legacy))) == b"row,column,value,message\n"
+    legacy.unlink()
+    with pytest.raises(storage.Expired):
+        storage.recorded(str(legacy), datetime.now(UTC) - timedelta(days=60))
+
+
 def test_keys_are_plain_and_credentials_stay_out_of_the_url(monkeypatch, tmp_path):
     for bad in ("../x", "a/b", "", "."):
         with pytest.raises(ValueError):
