@@ -19,7 +19,9 @@ def airflow_env(base: dict[str, str] | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Airflow's LocalExecutor whose workers import the budget sync's modules and build the
+        # GX context once, before they fork task processes (finsync.worker_preload).
+        "AIRFLOW__CORE__EXECUTOR": "finsync.worker_preload.PreloadingLocalExecutor",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
