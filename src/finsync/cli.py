@@ -188,6 +188,7 @@ def cmd_customers_add(args) -> int:
         notify = json.loads(args.notify) if args.notify else {}
     except json.JSONDecodeError as exc:
         raise ValueError(f"--source-config and --notify take JSON objects: {exc}") from None
+    extra = _alert_settings(args)  # checked before anything is saved
     with warehouse.connect() as conn:
         migrate.migrate(conn)
         config_id = configs.add(
@@ -202,7 +203,74 @@ def cmd_customers_add(args) -> int:
             max_soft_delete_pct=args.max_soft_delete_pct,
             notify=notify,
         )
+        if extra:
+            configs.update(conn, config_id, extra, changed_by="cli")
     print(f"customer {args.customer_id}: {args.source_type} source saved as config {config_id}")
+    return 0
+
+
+def _alert_settings(args) -> dict:
+    """--webhook URL CONN_ID (repeatable) and --alert-thresholds 80,100 as config settings."""
+    extra: dict = {}
+    if args.webhook:
+        extra["webhooks"] = [{"url": url, "conn_id": conn_id} for url, conn_id in args.webhook]
+    if args.alert_thresholds is not None:
+        try:
+            extra["alert_thresholds_pct"] = [
+                float(v) for v in args.alert_thresholds.split(",") if v.strip()
+            ]
+        except ValueError:
+            raise ValueError(
+                f"--alert-thresholds takes percentages separated by commas, e.g. 80,100; got "
+                f"{args.alert_thresholds!r}"
+            ) from None
+    if extra:
+        from finsync.budget import webhooks
+
+        webhooks.validate_endpoints(extra.get("webhooks"))
+        if "alert_thresholds_pct" in extra:
+            webhooks.validate_thresholds(extra["alert_thresholds_pct"])
+    return extra
+
+
+def cmd_webhooks_list(args) -> int:
+    """Each customer's webhook endpoints with their last delivery try."""
+    from finsync import warehouse
+    from finsync.budget import webhooks
+
+    with warehouse.connect() as conn:
+        rows = webhooks.endpoint_status(conn, args.customer)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    if not rows:
+        print("no webhook endpoints configured (finsync customers add ... --webhook URL CONN_ID)")
+        return 0
+    print(f"{'customer':<14}{'endpoint':<44}{'conn_id':<18}{'pending':>8}{'gave up':>8}  last try")
+    for r in rows:
+        if r["last_attempt_at"] is None:
+            last = "never"
+        else:
+            outcome = "delivered" if r["last_success"] else (r["last_error"] or "failed")
+            when = f"{r['last_attempt_at']:%Y-%m-%d %H:%M:%S} UTC"
+            last = f"{when} {r['last_event_type']}: {outcome}"
+        print(
+            f"{r['customer_id']:<14}{r['endpoint'][:43]:<44}{r['conn_id']:<18}"
+            f"{r['pending']:>8}{r['given_up']:>8}  {last}"
+        )
+    return 0
+
+
+def cmd_webhooks_deliver(args) -> int:
+    """What DAG budget_webhooks does, now: announce new threshold crossings, send what is due."""
+    from finsync.budget import webhooks
+
+    found = webhooks.announce_crossings_task({})
+    sent = webhooks.deliver_due_task({})
+    print(
+        f"{found['crossings']} new threshold crossing(s) announced; {sent['tried']} event(s) "
+        f"tried, {sent['delivered']} delivered, {sent['pending']} pending"
+    )
     return 0
 
 
@@ -466,6 +534,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help='JSON, e.g. \'{"smtp": {"conn_id": "smtp_fpa", "to": ["fpa@x.example"]}}\'',
     )
+    add.add_argument(
+        "--webhook",
+        nargs=2,
+        action="append",
+        metavar=("URL", "CONN_ID"),
+        help="an https:// endpoint for signed events and the Airflow connection whose password "
+        "is its signing secret (whsec_...); repeatable (docs/webhooks.md)",
+    )
+    add.add_argument(
+        "--alert-thresholds",
+        default=None,
+        metavar="PCTS",
+        help="utilisation thresholds for alerts, e.g. 80,100 (the default); empty: none",
+    )
     add.set_defaults(func=cmd_customers_add)
     customers_sub.add_parser("list", help="every config with its last sync").set_defaults(
         func=cmd_customers_list
@@ -473,6 +555,16 @@ def build_parser() -> argparse.ArgumentParser:
     disable = customers_sub.add_parser("disable", help="stop syncing a customer (budgets kept)")
     disable.add_argument("customer_id")
     disable.set_defaults(func=cmd_customers_disable)
+
+    hooks = sub.add_parser("webhooks", help="customers' webhook endpoints and deliveries")
+    hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True)
+    hooks_list = hooks_sub.add_parser("list", help="endpoints with their last delivery try")
+    hooks_list.add_argument("--customer", default=None)
+    hooks_list.add_argument("--json", action="store_true")
+    hooks_list.set_defaults(func=cmd_webhooks_list)
+    hooks_sub.add_parser(
+        "deliver", help="announce new threshold crossings and send due events now (as the DAG)"
+    ).set_defaults(func=cmd_webhooks_deliver)
 
     mappings = sub.add_parser("mappings", help="column mappings people taught the mapper")
     mappings_sub = mappings.add_subparsers(dest="mappings_command", required=True)

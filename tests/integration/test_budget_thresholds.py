@@ -206,3 +206,54 @@ def test_each_crossing_is_announced_once_by_webhook_and_notifier(
     assert webhooks.announce_crossings_task({})["crossings"] == 0
     assert webhooks.deliver_due_task({})["tried"] == 0
     assert len(receiver.at("/alerts")) == 2 and len(slack) == 2
+
+
+def test_webhooks_and_thresholds_through_the_config_api_and_the_deliveries_listed(
+    client, acme, conn
+):
+    admin = bearer(acme["admin"])
+    (config_id,) = [c.config_id for c in configs.load(conn, customer_id="acme")]
+    endpoint = {"url": "https://erp.example.com/hooks/finsync?k=1", "conn_id": "acme_webhook"}
+    changed = client.patch(
+        f"/sync/config/{config_id}",
+        json={"webhooks": [endpoint], "alert_thresholds_pct": [100, 75]},
+        headers=admin,
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["webhooks"] == [endpoint]
+    assert changed.json()["alert_thresholds_pct"] == [75, 100]
+    for bad in (
+        {"webhooks": [{"url": "http://erp.example.com/h", "conn_id": "c"}]},
+        {"webhooks": [{**endpoint, "secret": "whsec_abc"}]},
+        {"webhooks": [{**endpoint, "events": ["sync.maybe"]}]},
+        {"alert_thresholds_pct": [0]},
+        {"alert_thresholds_pct": [80, 80]},
+    ):
+        refused = client.patch(f"/sync/config/{config_id}", json=bad, headers=admin)
+        assert refused.status_code == 422, bad
+        assert "whsec_abc" not in refused.text
+
+    # The endpoint, without its query string, and its last try; customers see only their own.
+    conn.execute(
+        "insert into webhook_event (event_id, customer_id, config_id, event_type, subject, "
+        "endpoint_url, conn_id, payload, attempts, status) values ('msg_x', 'acme', %s, "
+        "'sync.failed', 'sync:1', %s, 'acme_webhook', '{}', 1, 'pending')",
+        (config_id, endpoint["url"]),
+    )
+    conn.execute(
+        "insert into webhook_delivery (event_id, attempt, sent_by, duration_ms, status_code, "
+        "is_success, error) values ('msg_x', 1, 'sync', 12, 500, false, 'HTTP 500')"
+    )
+    listed = client.get("/sync/webhooks?customer_id=acme", headers=bearer(acme["acme"]))
+    assert listed.status_code == 200
+    (row,) = listed.json()
+    assert row["endpoint"] == "https://erp.example.com/hooks/finsync" and "url" not in row
+    assert (row["last_event_type"], row["last_status_code"], row["last_error"]) == (
+        "sync.failed",
+        500,
+        "HTTP 500",
+    )
+    assert (row["pending"], row["given_up"]) == (1, 0)
+    other = client.get("/sync/webhooks?customer_id=acme", headers=bearer(acme["beta"]))
+    assert other.status_code == 403
+    assert client.get("/sync/webhooks", headers=bearer(acme["beta"])).json() == []

@@ -228,6 +228,27 @@ def patient_expect():
     expect.set_options(timeout=5_000)
 
 
+def _seed_webhook(conn) -> None:
+    """acme's webhook endpoint, whose last try was answered 500 (docs/webhooks.md)."""
+    from finsync.budget import config as configs
+
+    url = "https://erp.example.com/hooks/finsync?k=1"
+    (cfg,) = configs.load(conn, customer_id="acme")
+    configs.update(
+        conn, cfg.config_id, {"webhooks": [{"url": url, "conn_id": "acme_webhook"}]}, changed_by="t"
+    )
+    conn.execute(
+        "insert into webhook_event (event_id, customer_id, config_id, event_type, subject, "
+        "endpoint_url, conn_id, payload, attempts) values ('msg_ui', 'acme', %s, "
+        "'sync.succeeded', 'sync:1', %s, 'acme_webhook', '{}', 1)",
+        (cfg.config_id, url),
+    )
+    conn.execute(
+        "insert into webhook_delivery (event_id, attempt, sent_by, duration_ms, status_code, "
+        "is_success, error) values ('msg_ui', 1, 'sync', 40, 500, false, 'HTTP 500')"
+    )
+
+
 def test_budget_sync_page_in_the_airflow_ui(conn, airflow, chromium, tmp_path, patient_expect):
     from playwright.sync_api import expect
 
@@ -235,6 +256,7 @@ def test_budget_sync_page_in_the_airflow_ui(conn, airflow, chromium, tmp_path, p
     env = airflow
     base = env["api_url"]
     seeded = _seed(conn, tmp_path)
+    _seed_webhook(conn)
 
     context = chromium.new_context(viewport={"width": 1440, "height": 1050})
     context.set_default_timeout(20_000)
@@ -292,6 +314,14 @@ def test_budget_sync_page_in_the_airflow_ui(conn, airflow, chromium, tmp_path, p
     csv = context.request.get(base + href)  # with the page's session cookie
     assert csv.status == 200 and "12,34.5x" in csv.text()
     assert _http(env, "GET", href)[0] == 401  # no session, no rejected rows
+
+    # acme's webhook endpoint (without its query string) and its last delivery try
+    hook = frame.locator("#webhooks-table tbody tr")
+    expect(hook).to_have_count(1)
+    expect(hook).to_contain_text("https://erp.example.com/hooks/finsync")
+    expect(hook).not_to_contain_text("k=1")
+    expect(hook).to_contain_text("acme_webhook")
+    expect(hook.locator(".badge")).to_have_text("HTTP 500")
 
     chart = frame.locator("svg#totals-chart")
     expect(chart.locator("circle")).to_have_count(3)  # the success, unchanged and success

@@ -327,3 +327,41 @@ def test_budget_sync_run_announces_each_attempt_and_the_retry_step_delivers_late
     assert acme["totals"]["by_period"] == {"FY2026-M01": {"AUD": 1250.5}}
     beta = trusted.at("/dag-beta")[-1].payload["data"]
     assert "payroll" in beta["message"] and beta["totals"]["active_budgets"] == 0
+
+
+def test_cli_saves_endpoints_and_thresholds_and_lists_the_deliveries(conn, capsys):
+    from finsync import cli
+
+    assert (
+        cli.main(
+            [
+                "customers",
+                "add",
+                "acme",
+                "--source-type",
+                "local",
+                "--source-config",
+                '{"path": "/nowhere"}',
+                "--webhook",
+                "https://erp.example.com/hooks/finsync?token=t0p",
+                "acme_webhook",
+                "--alert-thresholds",
+                "90, 75",
+            ]
+        )
+        == 0
+    )
+    (cfg,) = configs.load(conn, customer_id="acme")
+    assert cfg.webhooks == [
+        {"url": "https://erp.example.com/hooks/finsync?token=t0p", "conn_id": "acme_webhook"}
+    ]
+    assert cfg.alert_thresholds_pct == [75.0, 90.0]
+    capsys.readouterr()
+    assert cli.main(["webhooks", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "https://erp.example.com/hooks/finsync " in out and "t0p" not in out
+    assert "acme_webhook" in out and "never" in out
+    beta = ["customers", "add", "beta", "--source-type", "local", "--source-config", "{}"]
+    assert cli.main([*beta, "--webhook", "http://plain.example.com/", "c"]) == 1
+    assert "webhooks[0].url must be an https:// URL" in capsys.readouterr().err
+    assert configs.load(conn, customer_id="beta") == []  # nothing saved

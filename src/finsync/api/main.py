@@ -33,6 +33,7 @@ from finsync.api.routers import (
     sync_configs,
     sync_runs,
     ui,
+    webhooks,
 )
 from finsync.api.routers import metrics as metrics_routes
 from finsync.api.schemas import problems
@@ -93,4 +94,5 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
 
 for routes in (budget, sync_configs, sync_runs, files, fx, policy, onboarding, ui, metrics_routes):
     app.include_router(routes.router)
+app.include_router(webhooks.router)  # GET /sync/webhooks (docs/webhooks.md)
 app.add_middleware(metrics.Middleware)  # request timing, under each route's path template

@@ -180,7 +180,8 @@ COLUMNS = (
     "config_id, customer_id, source_type, enabled, frequency, source_config, column_mapping, "
     "column_mapping_version, fiscal_year_start_month, default_currency, error_tolerance_pct, "
     "max_soft_delete_pct, settle_seconds, notify, share_mappings, last_sync_at, last_sync_status, "
-    "next_sync_at, created_at, updated_at, writeback, webhooks, alert_thresholds_pct"
+    "next_sync_at, created_at, updated_at, writeback, webhooks, "
+    "alert_thresholds_pct::float8[] as alert_thresholds_pct"  # JSON numbers, not decimal text
 )
 _JSON = ("source_config", "column_mapping", "notify", "writeback", "webhooks")
 
