@@ -309,6 +309,7 @@ def sync_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 # Built from budget/config.py's FREQUENCIES (their one definition) when imported, which a static
 # checker cannot evaluate: to mypy, a frequency is Any.
 Frequency = Literal[*FREQUENCIES]  # type: ignore[valid-type]
+DEFAULT_FREQUENCY = "daily"  # as budget/config.add and the configs table default
 # The source types are budget/sources/registry.py's SOURCES (one entry per type), likewise.
 SourceType = Literal[*SOURCE_TYPES]  # type: ignore[valid-type]
 Pct = Annotated[

@@ -32,7 +32,14 @@ from starlette.types import Message
 
 from finsync.api import db
 from finsync.api.dependencies import Admin, Who
-from finsync.api.schemas import CURRENCY, CUSTOMER_ID, Frequency, Problem, SourceType
+from finsync.api.schemas import (
+    CURRENCY,
+    CUSTOMER_ID,
+    DEFAULT_FREQUENCY,
+    Frequency,
+    Problem,
+    SourceType,
+)
 
 MAX_SAMPLE_BYTES = 20 * 1024 * 1024  # a sample export: enough for ~200k rows of CSV
 _MULTIPART_SLACK = 64 * 1024  # the form's other fields and the multipart framing
@@ -488,7 +495,7 @@ async def save_config(
         ),
     ],
     mapping: Annotated[str, Form(min_length=2, max_length=20000, description=MAPPING)],
-    frequency: Annotated[Frequency, Form()] = "daily",
+    frequency: Annotated[Frequency, Form()] = DEFAULT_FREQUENCY,
     sheet: SheetField = None,
     header_row: HeaderRowField = None,
     fiscal_year_start_month: FyStartField = 1,
