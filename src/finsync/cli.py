@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from datetime import date
+from typing import cast
 
 log = logging.getLogger("finsync")
 
@@ -281,17 +282,29 @@ def cmd_customers_list(args) -> int:
     with warehouse.connect() as conn:
         rows = configs.load(conn)
     print(
-        f"{'config':>6}  {'customer':<20}{'source':<8}{'enabled':<9}{'frequency':<16}"
+        f"{'config':>6}  {'customer':<20}{'source':<15}{'enabled':<9}{'frequency':<16}"
         f"{'last sync':<22}{'status':<14}where"
     )
     for c in rows:
-        where = c.source_config.get("path") or c.source_config.get("bucket", "")
         last = c.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if c.last_sync_at else "never"
         print(
-            f"{c.config_id:>6}  {c.customer_id:<20}{c.source_type:<8}{str(c.enabled):<9}"
-            f"{c.frequency:<16}{last:<22}{c.last_sync_status or '-':<14}{where}"
+            f"{c.config_id:>6}  {c.customer_id:<20}{c.source_type:<15}{str(c.enabled):<9}"
+            f"{c.frequency:<16}{last:<22}{c.last_sync_status or '-':<14}{_where(c.source_config)}"
         )
     return 0
+
+
+def _where(source_config: dict) -> str:
+    """Where a config reads from, for `customers list`: a folder or bucket, a spreadsheet and
+    range, an Anaplan workspace/model/export, an address without its query."""
+    if source_config.get("spreadsheet_id"):
+        return f"{source_config['spreadsheet_id']} {source_config.get('range', '')}"
+    if source_config.get("export_id"):
+        keys = ("workspace_id", "model_id", "export_id")
+        return "/".join(str(source_config.get(k, "?")) for k in keys)
+    if source_config.get("url"):
+        return str(source_config["url"]).split("?", 1)[0]
+    return source_config.get("path") or source_config.get("bucket", "")
 
 
 def cmd_mappings_learned(args) -> int:
@@ -425,7 +438,7 @@ def cmd_ui(args) -> int:
         for p in procs:
             if p.poll() is not None:
                 print(
-                    f"`{' '.join(p.args[1:])}` exited with code {p.returncode}; "
+                    f"`{' '.join(cast(list[str], p.args)[1:])}` exited with code {p.returncode}; "
                     "stopping the others",
                     file=sys.stderr,
                 )
@@ -448,6 +461,7 @@ def _popen(extra_env: dict[str, str], *argv: str) -> subprocess.Popen:
 
 def build_parser() -> argparse.ArgumentParser:
     from finsync.budget.config import FREQUENCIES
+    from finsync.budget.sources.registry import SOURCE_TYPES
 
     parser = argparse.ArgumentParser(prog="finsync", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -513,12 +527,14 @@ def build_parser() -> argparse.ArgumentParser:
     customers_sub = customers.add_subparsers(dest="customers_command", required=True)
     add = customers_sub.add_parser("add", help="add (or update) a customer's source config")
     add.add_argument("customer_id")
-    add.add_argument("--source-type", required=True, choices=["local", "sftp", "s3", "upload"])
+    add.add_argument("--source-type", required=True, choices=list(SOURCE_TYPES))
     add.add_argument(
         "--source-config",
         required=True,
-        help='JSON, e.g. \'{"conn_id": "acme_sftp", "path": "/exports", "glob": "*.xlsx"}\' '
-        "(credentials belong in the Airflow connection, never here)",
+        help='JSON, e.g. \'{"conn_id": "acme_sftp", "path": "/exports", "glob": "*.xlsx"}\' or '
+        '\'{"conn_id": "acme_google", "spreadsheet_id": "1AbC...", "range": "Budget"}\'; the '
+        "keys of each type: docs/budget_sync.md, docs/budget_sources.md (credentials belong "
+        "in the Airflow connection, never here)",
     )
     add.add_argument(
         "--frequency",
