@@ -568,7 +568,10 @@ def stack_env(
     the CeleryExecutor, the TLS databases and the broker)."""
     from finsync import airflow_env
 
-    env = airflow_env.airflow_env()
+    # (the metadata DB given first, so the defaults start no embedded server for it)
+    env = airflow_env.airflow_env(
+        {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata.url()}
+    )
     env.update(
         {
             "AIRFLOW_HOME": str(home),
