@@ -43,6 +43,7 @@ servers:
 test: setup browser prometheus servers
 	$(VENV)/bin/ruff check src dags plugins tests bench
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy src/finsync
 	$(VENV)/bin/sqlfluff lint include/sql --quiet --processes 1
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
 

@@ -20,6 +20,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from finsync.warehouse import one
+
 FREQUENCIES = {
     "hourly": timedelta(hours=1),
     "every_4_hours": timedelta(hours=4),
@@ -54,7 +56,7 @@ class SourceConfig:
     next_sync_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: dict) -> SourceConfig:
+    def from_row(cls, row: dict[str, Any]) -> SourceConfig:
         names = cls.__dataclass_fields__
         data = {k: v for k, v in row.items() if k in names}
         data["error_tolerance_pct"] = float(data["error_tolerance_pct"])
@@ -81,7 +83,8 @@ def load(
     config_id: int | None = None,
     enabled_only: bool = False,
 ) -> list[SourceConfig]:
-    where, args = ["true"], []
+    where: list[str] = ["true"]
+    args: list[str | int] = []
     if customer_id is not None:
         where.append("customer_id = %s")
         args.append(customer_id)
@@ -126,8 +129,9 @@ def add(
     """Add a customer's source config, or replace the settings of the one it has for that
     source type (enabled again; its mapping and sync times are kept). The CLI's upsert."""
     _check(source_type, {"source_config": source_config, "frequency": frequency})
-    row = conn.execute(
-        """
+    row = one(
+        conn.execute(
+            """
         insert into budget_data_source_config (
             customer_id, source_type, frequency, source_config, default_currency,
             fiscal_year_start_month, error_tolerance_pct, max_soft_delete_pct, notify,
@@ -142,20 +146,21 @@ def add(
             settle_seconds = excluded.settle_seconds, enabled = true, updated_at = now()
         returning config_id
         """,
-        (
-            customer_id,
-            source_type,
-            frequency,
-            json.dumps(source_config),
-            default_currency.upper(),
-            fiscal_year_start_month,
-            error_tolerance_pct,
-            max_soft_delete_pct,
-            json.dumps(notify or {}),
-            settle_seconds,
-        ),
-    ).fetchone()
-    return row[0]
+            (
+                customer_id,
+                source_type,
+                frequency,
+                json.dumps(source_config),
+                default_currency.upper(),
+                fiscal_year_start_month,
+                error_tolerance_pct,
+                max_soft_delete_pct,
+                json.dumps(notify or {}),
+                settle_seconds,
+            ),
+        )
+    )
+    return int(row[0])
 
 
 # The settings a person may set (POST and PATCH /sync/config, `finsync customers add`).
@@ -292,7 +297,7 @@ def _row(conn: psycopg.Connection, config_id: int) -> dict[str, Any]:
             f"select {COLUMNS} from budget_data_source_config where config_id = %s",  # noqa: S608
             (config_id,),
         )
-        return cur.fetchone()
+        return one(cur)  # (the caller wrote it in this transaction)
 
 
 def rows(conn: psycopg.Connection, customer_id: str | None = None) -> list[dict[str, Any]]:
@@ -344,12 +349,14 @@ def _new_mapping_version(
 ) -> int:
     """The config's next mapping version and its history row (inside the caller's
     transaction): the only place either is written."""
-    version = conn.execute(
-        "update budget_data_source_config set column_mapping = %s, "
-        "column_mapping_version = column_mapping_version + 1, updated_at = now() "
-        "where config_id = %s returning column_mapping_version",
-        (json.dumps(mapping), config_id),
-    ).fetchone()[0]
+    version: int = one(
+        conn.execute(
+            "update budget_data_source_config set column_mapping = %s, "
+            "column_mapping_version = column_mapping_version + 1, updated_at = now() "
+            "where config_id = %s returning column_mapping_version",
+            (json.dumps(mapping), config_id),
+        )
+    )[0]
     conn.execute(
         "insert into budget_column_mapping_history "
         "(config_id, version, headers, column_mapping, confirmed_by) "
