@@ -58,14 +58,19 @@ def preload() -> float:
     if _done:
         return 0.0
     started = time.perf_counter()
+    # A scheduler or Celery worker must start whatever a module does on import: a task that
+    # needs the module imports it again and reports its error where it belongs.
     for name in MODULES:
         try:
             importlib.import_module(name)
-        except ImportError as exc:  # a task imports it again and reports it properly
-            log.warning("finsync preload: %s not imported (%s)", name, exc)
-    from finsync import gate
+        except Exception as exc:  # noqa: BLE001
+            log.warning("finsync preload: %s not imported (%s: %s)", name, type(exc).__name__, exc)
+    try:
+        from finsync import gate
 
-    gate.prepare()
+        gate.prepare()
+    except Exception as exc:  # noqa: BLE001
+        log.warning("finsync preload: no GX context (%s: %s)", type(exc).__name__, exc)
     _done = True
     took = time.perf_counter() - started
     log.info("finsync preload: budget sync modules and the GX context ready in %.2f s", took)

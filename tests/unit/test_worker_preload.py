@@ -50,3 +50,19 @@ print("ok")
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=False
     )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+def test_a_module_that_fails_to_import_never_stops_the_scheduler_or_worker(monkeypatch, caplog):
+    from finsync import gate, worker_preload
+
+    def broken() -> None:
+        raise RuntimeError("no GX here")
+
+    monkeypatch.setattr(worker_preload, "_done", False)
+    monkeypatch.setattr(worker_preload, "MODULES", ("finsync.no_such_module", "json"))
+    monkeypatch.setattr(gate, "prepare", broken)
+    with caplog.at_level("WARNING", logger="finsync.worker_preload"):
+        assert worker_preload.preload() >= 0.0
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("finsync.no_such_module not imported (ModuleNotFoundError" in w for w in warnings)
+    assert any("no GX context (RuntimeError: no GX here)" in w for w in warnings)
