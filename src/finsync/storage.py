@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ RETENTION = {
     "downloads": timedelta(days=7),
     "rejects": timedelta(days=30),
 }
-_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
+_SAFE = "@+"  # kept as they are in a key's parts, beside letters, digits and "_.-~"
 _CHUNK = 1 << 20
 
 
@@ -69,8 +69,8 @@ class Expired(Missing):
 
 @dataclass(frozen=True)
 class StoredFile:
-    key: str  # area/customer/name under the base
-    name: str
+    key: str  # area/customer/name under the base (parts encoded)
+    name: str  # the file's name as given
     size: int
     modified_at: datetime  # aware, UTC
 
@@ -106,19 +106,28 @@ def base():
     return ObjectStoragePath(url, conn_id=conn_id())
 
 
+def _part(text: str) -> str:
+    """A customer id or file name as one part of a key: percent-encoded (a space, a '/' or a
+    '%' can never make another folder or meet another name), never '', '.' or '..'."""
+    if text in ("", ".", ".."):
+        raise ValueError(f"not a name for shared storage: {text!r}")
+    return quote(text, safe=_SAFE)
+
+
 def key(area: str, customer_id: str, name: str) -> str:
-    """`area/customer/name`, each part a plain name (no folder, no '..')."""
+    """`area/customer/name` (customer and name encoded by `_part`)."""
     if area not in AREAS:
         raise ValueError(f"storage area must be one of {', '.join(AREAS)}, got {area!r}")
-    for part in (customer_id, name):
-        if not _PLAIN.match(part or "") or part in (".", ".."):
-            raise ValueError(f"not a plain name for shared storage: {part!r}")
-    return f"{area}/{customer_id}/{name}"
+    return f"{area}/{_part(customer_id)}/{_part(name)}"
 
 
 def _check_key(ref: str) -> list[str]:
     parts = ref.split("/")
-    if len(parts) != 3 or parts[0] not in AREAS or not all(_PLAIN.match(p) for p in parts[1:]):
+    if (
+        len(parts) != 3
+        or parts[0] not in AREAS
+        or not all(p not in ("", ".", "..") and _part(unquote(p)) == p for p in parts[1:])
+    ):
         raise ValueError(f"not a shared-storage key: {ref!r}")
     return parts
 
@@ -185,7 +194,7 @@ def stat(ref: str) -> StoredFile:
             info = target.stat()
         except FileNotFoundError:
             raise Missing(f"{ref} is not in shared storage {describe()}") from None
-    return StoredFile(ref, target.name, int(info.st_size), _modified(info))
+    return StoredFile(ref, unquote(target.name), int(info.st_size), _modified(info))
 
 
 def _modified(info: Any) -> datetime:
@@ -225,7 +234,7 @@ def copy_to(ref: str, local: Path) -> Path:
 
 def listing(area: str, customer_id: str) -> list[StoredFile]:
     """A customer's files in an area (hidden temporary files left out)."""
-    folder = base().joinpath(area, customer_id)
+    folder = base().joinpath(area, _part(customer_id))
     found = []
     with _errors(f"listing {area}/{customer_id}"):
         if not folder.exists():
@@ -236,8 +245,8 @@ def listing(area: str, customer_id: str) -> list[StoredFile]:
             info = entry.stat()
             found.append(
                 StoredFile(
-                    f"{area}/{customer_id}/{entry.name}",
-                    entry.name,
+                    f"{area}/{_part(customer_id)}/{entry.name}",
+                    unquote(entry.name),
                     int(info.st_size),
                     _modified(info),
                 )

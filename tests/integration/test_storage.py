@@ -37,9 +37,10 @@ def test_put_read_list_and_remove(base):
     stored = storage.put(ref, b"row,column\n1,Amount\n")
     assert stored.key == "rejects/acme/sync_1_rejects.csv" and stored.size == 20
     assert storage.read_bytes(ref) == b"row,column\n1,Amount\n"
-    storage.put(storage.key("uploads", "acme", "a.csv"), io.BytesIO(b"x" * 3_000_000))
+    storage.put(storage.key("uploads", "acme", "FY25 a.csv"), io.BytesIO(b"x" * 3_000_000))
     (listed,) = storage.listing("uploads", "acme")
-    assert listed.name == "a.csv" and listed.size == 3_000_000
+    assert listed.name == "FY25 a.csv" and listed.size == 3_000_000
+    assert listed.key == "uploads/acme/FY25%20a.csv" == storage.stat(listed.key).key
     assert abs(listed.modified_at - datetime.now(UTC)) < timedelta(minutes=5)
     assert storage.listing("uploads", "nobody") == []
     if base == "file":  # no temporary file left beside it
@@ -48,7 +49,7 @@ def test_put_read_list_and_remove(base):
         keys = [o["Key"] for o in base.client().list_objects_v2(Bucket=base.bucket)["Contents"]]
         assert sorted(keys) == [
             "finsync/rejects/acme/sync_1_rejects.csv",
-            "finsync/uploads/acme/a.csv",
+            "finsync/uploads/acme/FY25%20a.csv",
         ]
     storage.remove(ref)
     with pytest.raises(
@@ -89,8 +90,13 @@ def test_a_reject_file_recorded_before_shared_storage_is_still_served(tmp_path):
         storage.recorded(str(legacy), datetime.now(UTC) - timedelta(days=60))
 
 
-def test_keys_are_plain_and_credentials_stay_out_of_the_url(monkeypatch, tmp_path):
-    for bad in ("../x", "a/b", "", "."):
+def test_keys_encode_names_and_credentials_stay_out_of_the_url(monkeypatch, tmp_path):
+    # a customer id or a file name never makes another folder or meets another name
+    assert storage.key("downloads", "acme corp", "../FY25 budget.xlsx") == (
+        "downloads/acme%20corp/..%2FFY25%20budget.xlsx"
+    )
+    assert storage.key("uploads", "a%20b", "x") != storage.key("uploads", "a b", "x")
+    for bad in ("", ".", ".."):
         with pytest.raises(ValueError):
             storage.key("rejects", "acme", bad)
     with pytest.raises(ValueError):
