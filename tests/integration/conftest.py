@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -55,10 +54,7 @@ def s3(s3_endpoint, monkeypatch) -> S3Bucket:
     return bucket
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_free_port = processes.free_port  # (one copy, shared with tests/celery)
 
 
 def run_airflow(env, *args, timeout=120):
