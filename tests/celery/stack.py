@@ -29,7 +29,9 @@ scripts. Three context managers, each stopping what it started when it exits:
   `worker-b`), each with its own `FINSYNC_WORK_DIR` (tmp/<name>/work) and reported as the
   task instances' `hostname` (`finsync.airflow_env.worker_hostname`). CeleryExecutor, Redis
   broker, results in the metadata database (`db+postgresql+psycopg://`, TLS verify-full),
-  workers preloading the sync's modules (`finsync.worker_preload.CELERY_CONFIG`), shared
+  workers preloading the sync's modules (`finsync.worker_preload.CELERY_CONFIG`; stock
+  Celery settings: env={"AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS":
+  "airflow.providers.celery.executors.default_celery.DEFAULT_CELERY_CONFIG"}), shared
   storage on a `file://` base in tmp/shared (FINSYNC_STORAGE_URL), the finsync service
   mounted in the API server at /finsync (the plugin).
   The warehouse is the Airflow connection `finsync_warehouse`, an AIRFLOW_CONN_ variable

@@ -277,7 +277,7 @@ def planning_runs(celery) -> dict[str, str]:
     return {"compliance": compliance}
 
 
-BIG_DEPARTMENTS = 2500  # x 8 accounts x 12 months = 240,000 budget rows
+BIG_DEPARTMENTS = 600  # x 8 accounts x 12 months = 57,600 budget rows
 
 
 def _big_export(path: Path) -> int:
