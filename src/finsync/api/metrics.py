@@ -43,17 +43,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from finsync.api import db
 from finsync.api.db import Conn
-from finsync.api.money import FREQUENCY_SECONDS
+from finsync.api.money import FREQUENCY_SECONDS, SYNCED
+from finsync.budget.model import SYNC_STATUSES
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ALL = "_all"  # the customer label when customers are aggregated
-OK_STATUSES = ("success", "partial", "unchanged")
 # how a finished attempt is counted: its status, except a file refused as not a budget
 OUTCOMES = ("success", "partial", "unchanged", "failed", "wrong_file", "needs_review")
-STATUSES = ("success", "partial", "unchanged", "failed", "needs_review")
+STATUSES = tuple(s for s in SYNC_STATUSES if s != "running")  # a finished attempt's
 # budget/sync.py's message when detection refuses a file ("<file> looks like a payroll file,
 # not a budget (confidence 0.93: ...)"); tests/integration/test_metrics.py runs the real sync
 # to keep the two in step.
@@ -184,7 +184,7 @@ per_customer as (
         order by h.start_time desc limit 1) l on true
     left join lateral (
         select h.end_time from sync_history h
-        where h.customer_id = c.customer_id and h.status in ('success', 'partial', 'unchanged')
+        where h.customer_id = c.customer_id and h.status in ({synced})
         order by h.start_time desc limit 1) ok on true
     left join lateral (
         select min(h.start_time) as oldest from sync_history h
@@ -232,7 +232,7 @@ from per_customer p full join windows w on w.w_customer = p.customer_id
     ",\n           ".join(
         f"count(*) filter (where day and outcome = '{o}') as {o}_24h" for o in OUTCOMES
     ),
-)
+).replace("{synced}", SYNCED)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from finsync.api.schemas import (
     ReserveRequest,
 )
 from finsync.budget.config import FREQUENCIES
+from finsync.budget.model import SYNCED_STATUSES
 from finsync.fiscal import fiscal_month_of, fiscal_year_of
 
 CENT = Decimal("0.01")
@@ -51,6 +52,9 @@ _FREQUENCY_CASE = (
     + " end"
 )
 
+# For SQL: `status in ({SYNCED})`, a sync after which the budgets match the source.
+SYNCED = ", ".join(f"'{status}'" for status in SYNCED_STATUSES)
+
 _CUSTOMER_SQL = f"""
 select
     (select fiscal_year_start_month from budget_data_source_config
@@ -58,7 +62,7 @@ select
     (select min({_FREQUENCY_CASE})
        from budget_data_source_config where customer_id = %(c)s and enabled) as frequency_s,
     (select end_time from sync_history
-      where customer_id = %(c)s and status in ('success', 'partial', 'unchanged')
+      where customer_id = %(c)s and status in ({SYNCED})
       order by start_time desc limit 1) as last_synced_at,
     (select over_budget_policy from budget_customer_policy where customer_id = %(c)s) as policy,
     (select tolerance_pct from budget_customer_policy where customer_id = %(c)s) as tolerance_pct

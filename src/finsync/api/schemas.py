@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from finsync.budget.config import FREQUENCIES
+from finsync.budget.model import SYNC_STATUSES
 from finsync.budget.sources.registry import SOURCE_TYPES
 from finsync.budget.webhooks import EVENT_TYPES
 
@@ -306,9 +307,10 @@ def sync_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return problems({code: SYNC_ERRORS[code] for code in codes})
 
 
-# Built from budget/config.py's FREQUENCIES (their one definition) when imported, which a static
-# checker cannot evaluate: to mypy, a frequency is Any.
+# Built from budget/config.py's FREQUENCIES and budget/model.py's SYNC_STATUSES (their one
+# definitions) when imported, which a static checker cannot evaluate: to mypy, they are Any.
 Frequency = Literal[*FREQUENCIES]  # type: ignore[valid-type]
+SyncStatus = Literal[*SYNC_STATUSES]  # type: ignore[valid-type]
 DEFAULT_FREQUENCY = "daily"  # as budget/config.add and the configs table default
 # The source types are budget/sources/registry.py's SOURCES (one entry per type), likewise.
 SourceType = Literal[*SOURCE_TYPES]  # type: ignore[valid-type]

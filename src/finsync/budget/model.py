@@ -18,6 +18,10 @@ REQUIRED_FIELDS = ("department", "fiscal_period", "budgeted_amount")
 # prefix, so their syncs are recorded as triggered_by = 'api'.
 API_RUN_PREFIX = "api__"
 FILE_TYPES = ("budget", "payroll", "expense", "invoice", "gl_actuals", "headcount", "unknown")
+# A sync attempt's status (sync_history.status, as migration 008 checks it), and the statuses
+# after which the budgets match the source: freshness and staleness count from the last one.
+SYNC_STATUSES = ("running", "success", "partial", "failed", "unchanged", "needs_review")
+SYNCED_STATUSES = ("success", "partial", "unchanged")
 
 
 class BudgetFileError(ValueError):

@@ -218,7 +218,7 @@ def _understand(
     from finsync.budget import mapping as mapper
     from finsync.budget.analyze import analyze
     from finsync.budget.budgets import to_budgets
-    from finsync.budget.model import BudgetFileError, ColumnMapping, FieldMatch
+    from finsync.budget.model import REQUIRED_FIELDS, BudgetFileError, ColumnMapping, FieldMatch
     from finsync.budget.read import parse_file
 
     parsed = parse_file(path, sheet=sheet, header_row=header_row)
@@ -292,7 +292,7 @@ def _understand(
         return out
     required_missing = [
         f
-        for f in ("department", "fiscal_period", "budgeted_amount")
+        for f in REQUIRED_FIELDS
         if chosen.columns().get(f) is None
         and not (parsed.layout == "wide" and f in ("fiscal_period", "budgeted_amount"))
     ]

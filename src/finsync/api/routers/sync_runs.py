@@ -4,15 +4,15 @@ every customer's schedule."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from finsync.api import airflow_bridge, db
 from finsync.api.dependencies import Admin, Who
-from finsync.api.money import FREQUENCY_SECONDS
-from finsync.api.schemas import CustomerQuery, TriggerRequest, sync_errors
+from finsync.api.money import FREQUENCY_SECONDS, SYNCED
+from finsync.api.schemas import CustomerQuery, SyncStatus, TriggerRequest, sync_errors
 
 router = APIRouter()
 
@@ -40,7 +40,7 @@ async def history(
     who: Who,
     customer_id: CustomerQuery = None,
     status: Annotated[
-        Literal["running", "success", "partial", "failed", "unchanged", "needs_review"] | None,
+        SyncStatus | None,
         Query(),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -80,10 +80,10 @@ async def totals(
     the customer's total active budgeted amount right after it (all currencies summed)."""
     customer_id = who.customer(customer_id)
     return await db.rows(
-        """
+        f"""
         with syncs as (
             select sync_id, start_time, status from sync_history
-            where customer_id = %(c)s and status in ('success', 'partial', 'unchanged')
+            where customer_id = %(c)s and status in ({SYNCED})
             order by sync_id desc limit %(l)s
         ), changes as (
             -- what each audited action did to the ACTIVE total: a restored budget comes back
@@ -120,7 +120,7 @@ async def totals(
 )
 async def health(who: Admin) -> dict[str, Any]:
     customers = await db.rows(
-        """
+        f"""
         select c.customer_id, c.config_id, c.source_type, c.enabled, c.frequency,
                c.source_config, c.last_sync_at, c.last_sync_status, c.next_sync_at,
                c.column_mapping_version,
@@ -132,7 +132,7 @@ async def health(who: Admin) -> dict[str, Any]:
                    from sync_history where config_id = c.config_id
                    order by sync_id desc limit 1) h) as last_run,
                (select max(end_time) from sync_history where config_id = c.config_id
-                  and status in ('success', 'partial', 'unchanged')) as last_success_at,
+                  and status in ({SYNCED})) as last_success_at,
                (select sync_id from sync_history where config_id = c.config_id
                   and status = 'needs_review' and review is not null
                   and sync_id = (select max(sync_id) from sync_history h2
