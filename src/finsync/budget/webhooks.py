@@ -473,10 +473,11 @@ def deliver(
     *,
     timeout: float = RETRY_TIMEOUT_S,
     sent_by: str = "retry",
-    limit: int = 200,
+    limit: int = 40,
 ) -> list[Result]:
-    """Try the given events (or every due one) once, all endpoints at once; record each try and
-    schedule the next one with back-off, or give up once the event is a day old."""
+    """Try the given events (or up to `limit` due ones) once, 8 at a time; record each try and
+    schedule the next one with back-off, or give up once the event is a day old. 40 events
+    that all hang take 5 x the timeout (50 s), well inside the 2-minute lease."""
     events = _claim(conn, event_ids, limit)
     if not events:
         return []
@@ -584,7 +585,8 @@ def announce_crossings(conn: psycopg.Connection, context: dict | None = None) ->
             "for update of x skip locked"
         )
         rows = cur.fetchall()
-        created, notified = [], 0
+        created: list[str] = []
+        alerts: list[tuple[dict, dict]] = []  # (the customer's notify settings, the alert)
         settings: dict[str, tuple[list[dict], dict]] = {}
         for row in rows:
             customer = row["customer_id"]
@@ -602,13 +604,16 @@ def announce_crossings(conn: psycopg.Connection, context: dict | None = None) ->
                 endpoints=endpoints,
                 first_try_soon=False,
             )
-            notified += len(notify_threshold(notify, data, context or {}))
+            alerts.append((notify, data))
         if rows:
             cur.execute(
                 "update budget_threshold_crossing set announced_at = now() "
                 "where crossing_id = any(%s)",
                 ([r["crossing_id"] for r in rows],),
             )
+    # Notified once the crossings are marked (at most once each; a channel that cannot deliver
+    # is logged, as for failed syncs), outside the transaction.
+    notified = sum(len(notify_threshold(n, data, context or {})) for n, data in alerts)
     return {"crossings": len(rows), "events": len(created), "notifications": notified}
 
 
@@ -677,7 +682,7 @@ def announce_crossings_task(context) -> dict[str, int]:
     return found
 
 
-def deliver_due_task(context, *, batches: int = 20) -> dict[str, int]:
+def deliver_due_task(context, *, batches: int = 50) -> dict[str, int]:
     """Task deliver_due_webhooks: every due event tried once (first tries of threshold alerts,
     retries of anything that failed), in batches; what happened."""
     from finsync.warehouse import connect
