@@ -365,3 +365,30 @@ def test_cli_saves_endpoints_and_thresholds_and_lists_the_deliveries(conn, capsy
     assert cli.main([*beta, "--webhook", "http://plain.example.com/", "c"]) == 1
     assert "webhooks[0].url must be an https:// URL" in capsys.readouterr().err
     assert configs.load(conn, customer_id="beta") == []  # nothing saved
+
+
+def test_a_rejected_review_announces_the_attempt_again_as_failed(conn, trusted, monkeypatch):
+    """needs_review, then a person rejects the file in apply_reviews: the same attempt's
+    sync.failed is a second event (its own id), sent right away."""
+    from types import SimpleNamespace
+
+    from finsync.budget import airflow_steps
+
+    secret = trusted.endpoint("/review", ["200"])
+    _connection(monkeypatch, "review_webhook", secret)
+    config_id = _customer(
+        conn, "revco", [{"url": trusted.url("/review"), "conn_id": "review_webhook"}]
+    )
+    sync_id = _attempt(conn, config_id, "revco", "needs_review", "run-5")
+    assert webhooks.after_attempt("run-5", config_id)["delivered"] == 1
+    review = {"sync_id": sync_id, "config_id": config_id, "customer_id": "revco", "kind": "x"}
+    response = {"chosen_options": ["Reject"], "responded_by_user": {"name": "pat"}}
+    context = {"dag_run": SimpleNamespace(run_id="run-5")}
+    assert airflow_steps.apply_reviews([review], [response], context) == [
+        {"customer_id": "revco", "status": "rejected"}
+    ]
+    got = trusted.at("/review")
+    assert [r.payload["type"] for r in got] == ["sync.needs_review", "sync.failed"]
+    assert got[0].headers["webhook-id"] != got[1].headers["webhook-id"]
+    assert got[1].payload["data"]["sync_id"] == sync_id
+    assert "rejected in review by pat" in got[1].payload["data"]["message"]

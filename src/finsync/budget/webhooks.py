@@ -459,6 +459,7 @@ def _send(event: dict, key: bytes | None, key_error: str | None, timeout: float)
     except httpx.HTTPError as exc:
         ok, code = False, None
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        error = error.replace(event["endpoint_url"], describe_url(event["endpoint_url"]))
     return Result(event["event_id"], ok, code, error, int((time.perf_counter() - started) * 1000))
 
 
