@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from finsync.budget import grain, longform
+from finsync.budget.headers import period_label
 from finsync.budget.model import ColumnMapping, ParsedFile
 from finsync.budget.normalize import NormalizedRows, normalize
 
@@ -26,6 +27,9 @@ class Budgets:
     total_rows: int = 0
     problem: str | None = None
     scenario: grain.Scenario | None = None  # the scenario a person must choose (problem)
+    # canonical period -> (Year label or None, period label) as the file wrote it: what
+    # write-back writes for that period (budget_period_label)
+    period_labels: dict[str, tuple[str | None, str]] = field(default_factory=dict)
 
 
 def _untimed(step: str) -> AbstractContextManager:
@@ -71,6 +75,7 @@ def to_budgets(
             default_currency=default_currency,
             columns=columns,
         )
+        labels = period_labels(parsed, mapping, long_rows, normalised.period_rows)
     with timed("grain"):
         summed = grain.sum_to_budgets(
             normalised,
@@ -84,4 +89,31 @@ def to_budgets(
             default_currency=default_currency,
             columns=columns,
         )
-    return Budgets(summed, report, total)
+    return Budgets(summed, report, total, period_labels=labels)
+
+
+def period_labels(
+    parsed: ParsedFile, mapping: ColumnMapping, long_rows, first_rows: dict[str, int]
+) -> dict[str, tuple[str | None, str]]:
+    """canonical -> (Year label or None, period label): the customer's own label of each
+    period, read at the long row where it first occurs (a handful of cells, never a column).
+    A long file's period cell (`2026-01`, `Jan-26`, `P01 FY26`), a wide file's period header
+    (the period part headers.period_label reads); with a Year column, its cell beside it."""
+    columns = mapping.columns()
+    raw = long_rows["period_raw"]
+    wide = parsed.layout == "wide" and bool(parsed.period_columns)
+    period_column = columns.get("fiscal_period")
+    found: dict[str, tuple[str | None, str]] = {}
+    for canonical, row in first_rows.items():
+        joined = str(raw.iat[row])
+        if wide:
+            part = period_label(str(long_rows["source_column"].iat[row]))
+        elif period_column is not None and columns.get("fiscal_year"):
+            part = str(parsed.frame[period_column].iat[row])
+        else:
+            found[canonical] = (None, joined)
+            continue
+        # longform joined them as `year + " " + period` (the year trimmed) when a year is set
+        year = joined[: -len(part) - 1] if joined != part and joined.endswith(part) else None
+        found[canonical] = (year, part)
+    return found

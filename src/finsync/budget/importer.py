@@ -19,7 +19,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -213,6 +213,7 @@ def import_budgets(
     force: bool = False,
     actor: str = "system:sync",
     timings: dict[str, float] | None = None,
+    also: Callable[[psycopg.Connection], None] | None = None,
 ) -> ImportCounts:
     """Make the customer's budgets match `rows` (a DataFrame with STAGE_COLUMNS; amounts as
     text with two decimals, sub_category None when absent). One transaction; raises
@@ -236,6 +237,8 @@ def import_budgets(
             force=force,
             timings=timings,
         )
+        if also is not None:  # the caller's own rows, committed with the budgets
+            also(conn)
         t = time.perf_counter()
     timings["commit"] = time.perf_counter() - t
     _log(source, customer_id, counts, timings)
@@ -323,8 +326,10 @@ class StagedImport:
         source: str,
         expect: Options | None = None,
         actor: str = "system:sync",
+        also: Callable[[psycopg.Connection], None] | None = None,
     ):
         self._conn = conn
+        self._also = also  # run in the import's transaction just before it commits
         self._customer_id, self._source = customer_id, source
         self._sync_id, self._actor = sync_id, actor
         self._params = {
@@ -411,6 +416,8 @@ class StagedImport:
                         **asdict(verdict.options),
                         timings=timings,
                     )
+                if self._also is not None:
+                    self._also(conn)
                 t = time.perf_counter()
             timings["commit"] = time.perf_counter() - t
         except _Cancelled:
@@ -451,6 +458,7 @@ class StagedImport:
                 source=self._source,
                 actor=self._actor,
                 timings=self.timings,
+                also=self._also,
                 **asdict(options),
             )
         if self._error is not None:

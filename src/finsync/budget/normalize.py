@@ -76,6 +76,9 @@ class NormalizedRows:
     errors: list[RowError] = field(default_factory=list)
     rejected_count: int = 0
     warnings: list[str] = field(default_factory=list)
+    # canonical period -> the long row of its first label (budgets.period_labels reads the
+    # customer's own label there, which write-back writes again)
+    period_rows: dict[str, int] = field(default_factory=dict)
 
 
 def _column(frame: pd.DataFrame, name: str) -> pa.Array:
@@ -180,7 +183,10 @@ def normalize(
     sub_category = pc.if_else(pc.equal(sub_category, ""), None, sub_category)
 
     period_raw = _column(long_frame, "period_raw")
-    period, period_reason = period_table(period_raw, fiscal_year_start_month, default_year)
+    period_rows: dict[str, int] = {}
+    period, period_reason = period_table(
+        period_raw, fiscal_year_start_month, default_year, period_rows
+    )
     period_bad = pc.is_valid(period_reason).to_numpy(zero_copy_only=False)
     if "fiscal_year" in names and "fiscal_period" in names:  # Year and Period cells joined
         period_column = f"{names['fiscal_year']} + {names['fiscal_period']}"
@@ -235,4 +241,4 @@ def normalize(
             "source_column": kept(source_column),
         }
     )
-    return NormalizedRows(frame, errors, int(rejected.sum()), amounts.warnings)
+    return NormalizedRows(frame, errors, int(rejected.sum()), amounts.warnings, period_rows)

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -376,9 +377,11 @@ def _day_first(distinct: list[str]) -> bool | None:
 
 
 def period_table(
-    values: pa.Array, start: int, default_year: int | None
+    values: pa.Array, start: int, default_year: int | None, first_rows: dict[str, int] | None = None
 ) -> tuple[pa.Array, pa.Array]:
-    """(canonical, reason) per row, each distinct value parsed once."""
+    """(canonical, reason) per row, each distinct value parsed once. `first_rows`, when
+    given, receives canonical -> the row of its first label (the customer's own label of
+    that period, e.g. `2026-01` or `Jan-26`; the first of several)."""
     if not 1 <= start <= 12:
         raise ValueError(f"fiscal_year_start_month must be 1-12, got {start!r}")
     encoded = pc.dictionary_encode(pc.fill_null(values, ""))
@@ -388,7 +391,23 @@ def period_table(
     indices = encoded.indices
     canonical = pa.array([p[0] for p in parsed], pa.string()).take(indices)
     reasons = pa.array([p[1] for p in parsed], pa.string()).take(indices)
+    if first_rows is not None and len(indices):
+        first_rows.update(_first_rows(indices, [p[0] for p in parsed]))
     return canonical, reasons
+
+
+def _first_rows(indices: pa.Array, canonical: list[str | None]) -> dict[str, int]:
+    """canonical -> the first row holding a label of it. Dictionary codes are numbered in
+    order of first appearance, so a code first appears where the running maximum rises (one
+    numpy pass, no sort)."""
+    codes = indices.to_numpy(zero_copy_only=False)
+    rising = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
+    found: dict[str, int] = {}
+    for code, row in zip(codes[rising].tolist(), rising.tolist(), strict=True):
+        period = canonical[code]
+        if period is not None:
+            found.setdefault(period, row)
+    return found
 
 
 def normalize_periods(

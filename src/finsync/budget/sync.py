@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -223,6 +223,8 @@ class Attempt:
         self.errors: list[dict] = []  # every rejected row (sync_history.errors)
         self.remote: RemoteFile | None = None
         self.sha256: str | None = None
+        # writes the file's period labels in the import's transaction (writeback.label_recorder)
+        self.record_labels: Callable[[psycopg.Connection], None] | None = None
         self.total_rows: int | None = None  # rows of a file that went through the gate
 
     def timed(self, step: str) -> AbstractContextManager:
@@ -436,6 +438,10 @@ class Attempt:
         total, report = budgets.total_rows, budgets.report
         assert self.remote is not None  # the file taken
         file_name = self.remote.name
+        from finsync.budget.writeback import label_recorder
+
+        # the file's own period labels, kept in the import's transaction (write-back)
+        self.record_labels = label_recorder(cfg.config_id, outcome.sync_id, budgets.period_labels)
         staging = None
         if len(normalised.frame):
             staging = StagedImport(
@@ -449,6 +455,7 @@ class Attempt:
                     soft_delete=not normalised.errors,
                     force=self.request.approve_mass_deletion,
                 ),
+                also=self.record_labels,
             )
         try:
             gated = self.gate(normalised, columns, total)
@@ -540,4 +547,5 @@ class Attempt:
             max_soft_delete_pct=options.max_soft_delete_pct,
             soft_delete=options.soft_delete,
             force=options.force,
+            also=self.record_labels,
         )

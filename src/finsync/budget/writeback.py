@@ -15,8 +15,10 @@ finsync.budget.config) turns it on:
   refuses any other name, and never replaces a file it did not write itself (the size and
   modified time recorded at the last write-back must match): a customer's file is refused.
 - `frequency`: one of budget/config.FREQUENCIES (default daily; `manual`: only when asked).
-- `period_labels`: `auto` (default: the customer's own period headers where its confirmed
-  mapping has them (a wide export's `Jul 2025`...), else `calendar`), `calendar` (`Jan 2026`,
+- `period_labels`: `auto` (default: each period as the customer's last import labelled it
+  (budget_period_label: a long export's `2026-01`, `Jan-26`, a Year and Period pair; recorded
+  in the import's transaction), else its wide export's period headers from the confirmed
+  mapping, else `calendar`), `calendar` (`Jan 2026`,
   `Q1 FY2026`, `FY2026`) or `fiscal` (finsync's `FY2026-M01`). Every label reads back as the
   same period through finsync's parser (budget/periods.py) on the customer's calendar.
 
@@ -41,7 +43,7 @@ import logging
 import posixpath
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -207,9 +209,17 @@ class PeriodLabels:
     style: str = "calendar"
     own: Mapping[str, str] = field(default_factory=dict)
     split_year: bool = False
+    # canonical -> (Year label or None, period label) as the customer's last import wrote
+    # them (budget_period_label): first choice for every style but `fiscal`
+    recorded: Mapping[str, tuple[str | None, str]] = field(default_factory=dict)
 
     def label(self, canonical: str) -> tuple[str | None, str]:
         """(year label or None, period label)."""
+        if canonical in self.recorded:
+            year, period = self.recorded[canonical]
+            if self.split_year:
+                return year or "", period
+            return None, f"{year} {period}" if year else period
         if self.split_year:  # the month's name alone: its year is the fiscal year's
             year, rest = _calendar_parts(canonical, self.fy_start)
             return year, rest.split(" ")[0]
@@ -268,6 +278,7 @@ def period_labels_for(
     split = bool(mapping.get("fiscal_year"))
     style = "calendar" if settings.period_labels == "auto" else settings.period_labels
     own: dict[str, str] = {}
+    recorded = recorded_labels(conn, cfg.config_id) if settings.period_labels == "auto" else {}
     if settings.period_labels == "auto" and not split and cfg.column_mapping_version:
         row = conn.execute(
             "select headers from budget_column_mapping_history "
@@ -277,7 +288,53 @@ def period_labels_for(
         if row is not None:
             mapped = [c for c in mapping.values() if c]
             own = own_period_labels(row[0], cfg.fiscal_year_start_month, mapped)
-    return PeriodLabels(cfg.fiscal_year_start_month, style, own, split)
+    return PeriodLabels(cfg.fiscal_year_start_month, style, own, split, recorded)
+
+
+LABELS_UPSERT = """
+insert into budget_period_label (config_id, fiscal_period, year_label, period_label, sync_id)
+select %(config_id)s, p, y, l, %(sync_id)s
+from unnest(%(periods)s::text[], %(years)s::text[], %(labels)s::text[]) as t (p, y, l)
+on conflict (config_id, fiscal_period) do update
+set year_label = excluded.year_label, period_label = excluded.period_label,
+    sync_id = excluded.sync_id, updated_at = now()
+where (budget_period_label.year_label, budget_period_label.period_label)
+    is distinct from (excluded.year_label, excluded.period_label)
+"""
+
+
+def label_recorder(
+    config_id: int, sync_id: int | None, labels: Mapping[str, tuple[str | None, str]]
+) -> Callable[[psycopg.Connection], None] | None:
+    """What the importer runs in its transaction to keep the file's own period labels
+    (budgets.Budgets.period_labels) for write-back; None when the file had none."""
+    if not labels:
+        return None
+    periods = sorted(labels)
+    params = {
+        "config_id": config_id,
+        "sync_id": sync_id,
+        "periods": periods,
+        "years": [labels[p][0] for p in periods],
+        "labels": [labels[p][1] for p in periods],
+    }
+
+    def record(conn: psycopg.Connection) -> None:
+        conn.execute(LABELS_UPSERT, params)
+
+    return record
+
+
+def recorded_labels(conn: psycopg.Connection, config_id: int) -> dict[str, tuple[str | None, str]]:
+    """canonical -> (Year label or None, period label) the config's imports recorded."""
+    return {
+        period: (year, label)
+        for period, year, label in conn.execute(
+            "select fiscal_period, year_label, period_label from budget_period_label "
+            "where config_id = %s",
+            (config_id,),
+        )
+    }
 
 
 # ---------------------------------------------------------------------------- content

@@ -168,3 +168,55 @@ def test_the_content_hash_changes_with_rows_place_and_names():
     assert one != wb.content_sha256(b"b", "t", {"csv": "finsync_utilisation.csv"})
     assert one != wb.content_sha256(b"a", "u", {"csv": "finsync_utilisation.csv"})
     assert one != wb.content_sha256(b"a", "t", {"xlsx": "finsync_utilisation.xlsx"})
+
+
+# ---------------------------------------------------------------------------- own labels
+
+
+def _budgets_of(tmp_path, text: str):
+    from finsync.budget.budgets import to_budgets
+    from finsync.budget.mapping import map_columns
+    from finsync.budget.read import parse_file
+
+    path = tmp_path / "export.csv"
+    path.write_text(text)
+    parsed = parse_file(path)
+    return to_budgets(
+        parsed, map_columns(parsed), fiscal_year_start_month=7, default_currency="AUD"
+    )
+
+
+def test_each_period_keeps_the_first_label_the_file_used_for_it(tmp_path):
+    made = _budgets_of(
+        tmp_path,
+        "Cost Centre,Period,Budget Amount\n"
+        "IT,Jan-26,1\nIT,P08 FY26,2\nHR,2026-01,3\nHR,Q3 FY26,4\nHR,bad,5\n",
+    )
+    # Jan-26 and 2026-01 are one period: the first label wins; a bad label records nothing
+    assert made.period_labels == {
+        "FY2026-M07": (None, "Jan-26"),
+        "FY2026-M08": (None, "P08 FY26"),
+        "FY2026-Q3": (None, "Q3 FY26"),
+    }
+
+
+def test_a_year_and_period_pair_keeps_both_cells_and_a_wide_file_its_headers(tmp_path):
+    made = _budgets_of(
+        tmp_path,
+        "Cost Centre,Fiscal Year,Period,Budget Amount\nIT, FY 26 ,Jan,1\nIT,2026,Feb,2\n",
+    )
+    assert made.period_labels == {"FY2026-M07": ("FY 26", "Jan"), "FY2026-M08": ("2026", "Feb")}
+    wide = _budgets_of(tmp_path, "Cost Centre,Jul-25,Aug-25\nIT,1,2\nHR,3,\n")
+    assert wide.period_labels == {"FY2026-M01": (None, "Jul-25"), "FY2026-M02": (None, "Aug-25")}
+
+
+def test_recorded_labels_come_first_and_unseen_periods_fall_back():
+    recorded = {"FY2026-M01": (None, "2025-07"), "FY2026-M02": ("FY26", "Aug")}
+    labels = wb.PeriodLabels(7, "calendar", {"FY2026-M01": "Jul 2025 hdr"}, False, recorded)
+    assert labels.label("FY2026-M01") == (None, "2025-07")  # before the wide headers
+    assert labels.label("FY2026-M02") == (None, "FY26 Aug")  # a pair, now one column
+    assert labels.label("FY2026-M03") == (None, "Sep 2025")  # never imported: calendar
+    split = wb.PeriodLabels(7, "calendar", {}, True, recorded)
+    assert split.label("FY2026-M02") == ("FY26", "Aug")
+    assert split.label("FY2026-M01") == ("", "2025-07")  # imported without a Year cell
+    assert split.label("FY2026-M03") == ("FY2026", "Sep")
