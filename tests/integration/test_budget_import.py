@@ -71,6 +71,17 @@ def test_first_import_creates_every_budget_with_an_audit_row(conn):
     assert audit[0]["new_values"]["department"] in {"Marketing", "IT", "Sales"}
 
 
+def test_a_customer_whose_budgets_are_all_soft_deleted_gets_them_restored(conn):
+    """Only a customer without any budget row is new (every staged row created at once);
+    soft-deleted budgets are restored, never created twice."""
+    run_import(conn, BASE, sync_id=1)
+    other = rows(("Ops", None, "FY2026", "1.00"))
+    run_import(conn, other, sync_id=2, max_soft_delete_pct=100)
+    counts = run_import(conn, BASE, sync_id=3, max_soft_delete_pct=100)
+    assert counts == ImportCounts(staged=5, restored=5, soft_deleted=1)
+    assert fetch(conn, "select count(*) as n from budget where customer_id = 'acme'")[0]["n"] == 6
+
+
 def test_same_rows_again_change_nothing(conn):
     run_import(conn, BASE, sync_id=1)
     before = budgets(conn)

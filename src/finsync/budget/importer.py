@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from finsync import sql
+from finsync.warehouse import one
 
 log = logging.getLogger(__name__)
 AREA = "budget_sync"
@@ -131,14 +132,30 @@ def _stage(conn: psycopg.Connection, rows, timings: dict[str, float]) -> int:
     return staged
 
 
-def _diff(conn: psycopg.Connection, params: dict, timings: dict[str, float]) -> dict[str, int]:
+def _diff(
+    conn: psycopg.Connection, params: dict, timings: dict[str, float], staged: int
+) -> dict[str, int]:
+    """budget_diff: each staged or current budget's action; {action: budgets}. A customer
+    without any budget yet (its first import, under its lock) creates every staged row: no
+    join, no copy of the rows (02_diff_new_customer.sql)."""
     t = time.perf_counter()
-    conn.execute(sql.load(AREA, "02_diff_budgets.sql"), params)
-    actions: dict[str, int] = dict(
-        conn.execute("select action, count(*) from budget_diff group by action")
-    )
+    query = "select exists (select from budget where customer_id = %(customer_id)s)"
+    new_customer = not one(conn.execute(query, params))[0]
+    if new_customer:
+        conn.execute(sql.load(AREA, "02_diff_new_customer.sql"))
+        actions = {"create": staged} if staged else {}
+    else:
+        conn.execute(sql.load(AREA, "02_diff_budgets.sql"), params)
+        actions = dict(conn.execute("select action, count(*) from budget_diff group by action"))
     timings["diff"] = timings.get("diff", 0.0) + time.perf_counter() - t
     return actions
+
+
+def _drop_diff(conn: psycopg.Connection) -> None:
+    """Drop budget_diff, a table (02_diff_budgets.sql) or a view (02_diff_new_customer.sql)."""
+    query = "select relkind::text from pg_class where oid = 'budget_diff'::regclass"
+    kind = one(conn.execute(query))[0]
+    conn.execute("drop view budget_diff" if kind == "v" else "drop table budget_diff")
 
 
 def _apply(
@@ -226,7 +243,7 @@ def import_budgets(
     with conn.transaction():
         _begin(conn, customer_id)
         staged = _stage(conn, rows, timings)
-        actions = _diff(conn, params, timings)
+        actions = _diff(conn, params, timings, staged)
         counts = _apply(
             conn,
             params,
@@ -369,7 +386,7 @@ class StagedImport:
                 _begin(conn, self._customer_id)
                 with _prompt_thread_switches():
                     staged = _stage(conn, rows, timings)
-                actions = _diff(conn, params, timings)
+                actions = _diff(conn, params, timings, staged)
                 del rows
                 staging = False
                 verdict = None
@@ -402,12 +419,12 @@ class StagedImport:
                         conn.execute(
                             "delete from budget_stage where line = any(%s)", (dropped.tolist(),)
                         )
-                        conn.execute("drop table budget_diff")
+                        _drop_diff(conn)
                         if len(dropped) * 10 > staged:
                             conn.execute("analyze budget_stage")
                         timings["copy"] += time.perf_counter() - t
                         staged -= len(dropped)
-                        actions = _diff(conn, params, timings)
+                        actions = _diff(conn, params, timings, staged)
                     self._counts = _apply(
                         conn,
                         params,
