@@ -190,23 +190,81 @@ def cmd_customers_add(args) -> int:
     except json.JSONDecodeError as exc:
         raise ValueError(f"--source-config and --notify take JSON objects: {exc}") from None
     extra = _alert_settings(args)  # checked before anything is saved
+    writeback = _writeback_setting(args)
+    if writeback is not _UNCHANGED:
+        extra["writeback"] = writeback
     with warehouse.connect() as conn:
         migrate.migrate(conn)
-        config_id = configs.add(
-            conn,
-            customer_id=args.customer_id,
-            source_type=args.source_type,
-            source_config=source_config,
-            frequency=args.frequency,
-            default_currency=args.default_currency,
-            fiscal_year_start_month=args.fiscal_year_start_month,
-            error_tolerance_pct=args.error_tolerance_pct,
-            max_soft_delete_pct=args.max_soft_delete_pct,
-            notify=notify,
-        )
-        if extra:
-            configs.update(conn, config_id, extra, changed_by="cli")
+        with conn.transaction():  # a refused setting saves nothing
+            config_id = _add_config(conn, configs, args, source_config, notify, extra)
     print(f"customer {args.customer_id}: {args.source_type} source saved as config {config_id}")
+    return 0
+
+
+def _add_config(conn, configs, args, source_config: dict, notify: dict, extra: dict) -> int:
+    config_id = configs.add(
+        conn,
+        customer_id=args.customer_id,
+        source_type=args.source_type,
+        source_config=source_config,
+        frequency=args.frequency,
+        default_currency=args.default_currency,
+        fiscal_year_start_month=args.fiscal_year_start_month,
+        error_tolerance_pct=args.error_tolerance_pct,
+        max_soft_delete_pct=args.max_soft_delete_pct,
+        notify=notify,
+    )
+    if extra:
+        configs.update(conn, config_id, extra, changed_by="cli")
+    return config_id
+
+
+_UNCHANGED = object()  # no write-back option given: the config's setting stays as it is
+
+
+def _writeback_setting(args) -> object:
+    """--writeback-folder / --writeback-format / --writeback-frequency as the config's
+    `writeback` setting (keys left out take their defaults), None for --no-writeback, or
+    _UNCHANGED when none is given. budget/config.py checks it when it is saved."""
+    if args.no_writeback:
+        return None
+    value: dict = {}
+    if args.writeback_folder is not None:
+        value["folder"] = args.writeback_folder
+    if args.writeback_format is not None:
+        value["formats"] = (
+            ["csv", "xlsx"] if args.writeback_format == "both" else [args.writeback_format]
+        )
+    if args.writeback_frequency is not None:
+        value["frequency"] = args.writeback_frequency
+    return value or _UNCHANGED
+
+
+def cmd_customers_writeback(args) -> int:
+    """Turn a customer's utilisation write-back on (or change it) or off."""
+    from finsync import warehouse
+    from finsync.budget import config as configs
+
+    given = _writeback_setting(args)
+    with warehouse.connect() as conn:
+        found = configs.load(conn, customer_id=args.customer_id)
+        if args.source_type:
+            found = [c for c in found if c.source_type == args.source_type]
+        if not found:
+            raise ValueError(f"customer {args.customer_id!r} has no such source config")
+        if len(found) > 1:
+            raise ValueError(
+                f"customer {args.customer_id!r} has {len(found)} source configs: name one with "
+                "--source-type"
+            )
+        setting = None
+        if given is not None:  # on: the keys given over the current ones (the rest default)
+            current = {k: v for k, v in (found[0].writeback or {}).items() if k != "enabled"}
+            setting = {**current, **({} if given is _UNCHANGED else cast(dict, given))}
+        row = configs.update(conn, found[0].config_id, {"writeback": setting}, changed_by="cli")
+    assert row is not None  # loaded just above
+    shown = "off" if row["writeback"] is None else json.dumps(row["writeback"])
+    print(f"customer {args.customer_id}: write-back of config {row['config_id']}: {shown}")
     return 0
 
 
@@ -278,20 +336,33 @@ def cmd_webhooks_deliver(args) -> int:
 def cmd_customers_list(args) -> int:
     from finsync import warehouse
     from finsync.budget import config as configs
+    from finsync.budget.writeback import last_writebacks
 
     with warehouse.connect() as conn:
         rows = configs.load(conn)
+        writebacks = last_writebacks(conn)
     print(
         f"{'config':>6}  {'customer':<20}{'source':<15}{'enabled':<9}{'frequency':<16}"
-        f"{'last sync':<22}{'status':<14}where"
+        f"{'last sync':<22}{'status':<14}{'last write-back':<28}where"
     )
     for c in rows:
         last = c.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if c.last_sync_at else "never"
         print(
             f"{c.config_id:>6}  {c.customer_id:<20}{c.source_type:<15}{str(c.enabled):<9}"
-            f"{c.frequency:<16}{last:<22}{c.last_sync_status or '-':<14}{_where(c.source_config)}"
+            f"{c.frequency:<16}{last:<22}{c.last_sync_status or '-':<14}"
+            f"{_writeback_cell(c.writeback, writebacks.get(c.config_id)):<28}"
+            f"{_where(c.source_config)}"
         )
     return 0
+
+
+def _writeback_cell(setting: dict | None, last: dict | None) -> str:
+    """`customers list`'s write-back: the last attempt's status and time (UTC), `never` when
+    it is on and never ran, `-` when off."""
+    if last is not None:
+        when = str(last["end_time"] or last["start_time"])[:16].replace("T", " ")
+        return f"{last['status']} {when}"
+    return "-" if setting is None else "never"
 
 
 def _where(source_config: dict) -> str:
@@ -523,6 +594,21 @@ def build_parser() -> argparse.ArgumentParser:
     prun.add_argument("--json", action="store_true", help="also print the summary as JSON")
     prun.set_defaults(func=cmd_planning_run)
 
+    def writeback_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--writeback-folder",
+            metavar="FOLDER",
+            help="write utilisation back to this sub-folder of the source location "
+            "(default finsync)",
+        )
+        p.add_argument("--writeback-format", choices=["csv", "xlsx", "both"], help="default csv")
+        p.add_argument(
+            "--writeback-frequency",
+            choices=list(FREQUENCIES),
+            help="how often write-back runs (its own; default daily)",
+        )
+        p.add_argument("--no-writeback", action="store_true", help="turn write-back off")
+
     customers = sub.add_parser("customers", help="customers' budget source configs")
     customers_sub = customers.add_subparsers(dest="customers_command", required=True)
     add = customers_sub.add_parser("add", help="add (or update) a customer's source config")
@@ -564,7 +650,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PCTS",
         help="utilisation thresholds for alerts, e.g. 80,100 (the default); empty: none",
     )
+    writeback_options(add)
     add.set_defaults(func=cmd_customers_add)
+    writeback = customers_sub.add_parser(
+        "writeback",
+        help="turn a customer's utilisation write-back on, change it, or off "
+        "(docs/budget_writeback.md)",
+    )
+    writeback.add_argument("customer_id")
+    writeback.add_argument(
+        "--source-type", choices=list(SOURCE_TYPES), help="which config, if it has several"
+    )
+    writeback_options(writeback)
+    writeback.set_defaults(func=cmd_customers_writeback)
     customers_sub.add_parser("list", help="every config with its last sync").set_defaults(
         func=cmd_customers_list
     )

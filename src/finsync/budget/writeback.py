@@ -495,6 +495,28 @@ def last_success(conn: psycopg.Connection, config_id: int) -> dict[str, Any] | N
         return cur.fetchone()
 
 
+def last_writeback_sql(config_id: str) -> str:
+    """A scalar subquery: the last write-back attempt of the config whose id is the SQL
+    expression `config_id` (e.g. `c.config_id`), as JSON {writeback_id, status, start_time,
+    end_time, budget_count, files (the names), message}, or NULL when it never ran. The
+    service's config listing, the Budget sync page and `finsync customers list` show it."""
+    return (
+        "(select row_to_json(w) from (select writeback_id, status, start_time, end_time, "
+        "budget_count, array(select f ->> 'name' from jsonb_array_elements(files) as f) "
+        "as files, message from budget_writeback_history "
+        f"where config_id = {config_id} order by writeback_id desc limit 1) as w)"
+    )
+
+
+def last_writebacks(conn: psycopg.Connection) -> dict[int, dict[str, Any]]:
+    """config_id -> its last write-back attempt (last_writeback_sql), for configs that had one."""
+    found = conn.execute(
+        f"select config_id, {last_writeback_sql('c.config_id')} "  # noqa: S608 - constant
+        "from budget_data_source_config as c"
+    ).fetchall()
+    return {config_id: last for config_id, last in found if last is not None}
+
+
 def written_files(conn: psycopg.Connection, config_id: int) -> dict[tuple[str, str], Any]:
     """(target, name) -> the RemoteFile finsync last wrote there under that name (a failed
     attempt may have written some of its files: they count too)."""

@@ -15,6 +15,7 @@ from finsync.api import db
 from finsync.api.dependencies import Admin
 from finsync.api.schemas import ConfigCreate, ConfigFields, CustomerQuery, RowId, sync_errors
 from finsync.budget import config as configs
+from finsync.budget.writeback import last_writeback_sql
 
 router = APIRouter()
 
@@ -57,8 +58,12 @@ async def _config_write(
     "/sync/config", tags=["sync"], responses=sync_errors(403), summary="List source configs"
 )
 async def list_configs(who: Admin, customer_id: CustomerQuery = None) -> list[dict[str, Any]]:
+    """Each config's settings and its last write-back (`last_writeback`: status, when, the
+    file names; null when it never ran)."""
     return await db.rows(
-        f"select {configs.COLUMNS} from budget_data_source_config "  # noqa: S608 - constant
+        f"select {configs.COLUMNS}, "  # noqa: S608 - constant
+        f"{last_writeback_sql('budget_data_source_config.config_id')} as last_writeback "
+        "from budget_data_source_config "
         "where %(c)s::text is null or customer_id = %(c)s order by customer_id, config_id",
         {"c": customer_id},
     )

@@ -13,6 +13,7 @@ from finsync.api import airflow_bridge, db
 from finsync.api.dependencies import Admin, Who
 from finsync.api.money import FREQUENCY_SECONDS, SYNCED
 from finsync.api.schemas import CustomerQuery, SyncStatus, TriggerRequest, sync_errors
+from finsync.budget.writeback import last_writeback_sql
 
 router = APIRouter()
 
@@ -123,7 +124,7 @@ async def health(who: Admin) -> dict[str, Any]:
         f"""
         select c.customer_id, c.config_id, c.source_type, c.enabled, c.frequency,
                c.source_config, c.last_sync_at, c.last_sync_status, c.next_sync_at,
-               c.column_mapping_version,
+               c.column_mapping_version, {last_writeback_sql("c.config_id")} as last_writeback,
                (select row_to_json(h) from (
                    select sync_id, status, start_time, end_time, duration_ms, file_name,
                           total_rows, created_count, updated_count, unchanged_count,
