@@ -35,7 +35,7 @@ from finsync.api.schemas import (
     ReserveRequest,
 )
 from finsync.budget.config import FREQUENCIES
-from finsync.budget.model import SYNCED_STATUSES
+from finsync.budget.model import AVAILABLE_SQL, SYNCED_STATUSES, available
 from finsync.fiscal import fiscal_month_of, fiscal_year_of
 
 CENT = Decimal("0.01")
@@ -106,7 +106,7 @@ order by valid_from desc, inverse limit 1
 # (its first enabled config's, as for its fiscal calendar) records a crossing at most once per
 # budget and threshold while it stays crossed, and closes crossings it fell back below. DAG
 # budget_webhooks announces new crossings outside the request.
-_BOOK_SQL = """
+_BOOK_SQL = f"""
 with booked as (
     update budget_utilization u
        set reserved_amount = u.reserved_amount + %(r)s,
@@ -114,8 +114,7 @@ with booked as (
       from budget b
      where b.budget_id = u.budget_id and u.budget_id = %(b)s
        and (not %(check)s or (b.deleted_at is null
-            and b.budgeted_amount - u.committed_amount - u.reserved_amount - %(r)s - %(k)s
-                >= -round(b.budgeted_amount * %(tol)s / 100, 2)))
+            and {AVAILABLE_SQL} - %(r)s - %(k)s >= -round(b.budgeted_amount * %(tol)s / 100, 2)))
     returning b.budget_id, b.customer_id, b.budgeted_amount, u.committed_amount,
               u.reserved_amount
 ),
@@ -124,7 +123,7 @@ usage as (
            round((committed_amount + reserved_amount) * 100 / budgeted_amount, 2) as pct,
            coalesce((select c.alert_thresholds_pct from budget_data_source_config c
                       where c.customer_id = booked.customer_id
-                      order by c.enabled desc, c.config_id limit 1), '{80,100}') as thresholds
+                      order by c.enabled desc, c.config_id limit 1), '{{80,100}}') as thresholds
     from booked where budgeted_amount > 0
 ),
 crossed as (
@@ -229,7 +228,7 @@ def _figures(row: Row) -> dict[str, Any]:
         "budgeted": budgeted,
         "committed": committed,
         "reserved": reserved,
-        "available": budgeted - committed - reserved,
+        "available": available(budgeted, committed, reserved),
     }
 
 
@@ -436,15 +435,14 @@ async def _give_back(conn: Conn, budget_id: int, *, reserve: Decimal, commit: De
 
 async def _over_budget(conn: Conn, budget_id: int, amount: Decimal, customer: Customer) -> Conflict:
     cur = await conn.execute(
-        "select b.budgeted_amount, coalesce(u.committed_amount, 0) as committed, "
-        "coalesce(u.reserved_amount, 0) as reserved, b.deleted_at "
+        f"select {AVAILABLE_SQL} as available, b.deleted_at "
         "from budget b left join budget_utilization u using (budget_id) where b.budget_id = %s",
         (budget_id,),
     )
     row = await _the_row(cur)
     if row["deleted_at"] is not None:
         return Conflict("the budget was removed by a sync; nothing was booked")
-    available = row["budgeted_amount"] - row["committed"] - row["reserved"]
+    left = row["available"]
     policy = (
         "blocks over-budget requests"
         if customer.policy == "block"
@@ -452,9 +450,9 @@ async def _over_budget(conn: Conn, budget_id: int, amount: Decimal, customer: Cu
     )
     return InsufficientFunds(
         {
-            "message": f"over budget: {amount} requested, {available} available; the "
+            "message": f"over budget: {amount} requested, {left} available; the "
             f"customer's policy {policy}; nothing was booked",
-            "available": float(available),
+            "available": float(left),
             "requested": float(amount),
         },
     )
@@ -498,7 +496,7 @@ def _reservation_body(res: Row, booked: Row, warnings: list[str]) -> dict[str, A
         "budgeted": budgeted,
         "committed": committed,
         "reserved": reserved,
-        "available": budgeted - committed - reserved,
+        "available": available(budgeted, committed, reserved),
         "warnings": warnings,
     }
 
@@ -560,7 +558,9 @@ async def book_new(
     # booking in between changes what was available.
     budgeted = booked["budgeted_amount"]
     available_before = (
-        budgeted - booked["committed_amount"] - booked["reserved_amount"] + reserve + commit
+        available(budgeted, booked["committed_amount"], booked["reserved_amount"])
+        + reserve
+        + commit
     )
     allowance = money(budgeted * customer.tolerance_pct / 100)
     return _reservation_body(res, booked, _warnings(customer, available_before, amount, allowance))

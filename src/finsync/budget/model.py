@@ -4,6 +4,7 @@ gate -> import). Plain dataclasses; pandas frames hold the cells as strings."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
 # The columns of a budget row (the normaliser's output, the gate, the import).
@@ -22,6 +23,19 @@ FILE_TYPES = ("budget", "payroll", "expense", "invoice", "gl_actuals", "headcoun
 # after which the budgets match the source: freshness and staleness count from the last one.
 SYNC_STATUSES = ("running", "success", "partial", "failed", "unchanged", "needs_review")
 SYNCED_STATUSES = ("success", "partial", "unchanged")
+
+
+def available(budgeted: Decimal, committed: Decimal, reserved: Decimal) -> Decimal:
+    """What is left to spend of a budget: budgeted - committed - reserved (the budget
+    service's figure, the threshold events' and the write-back's)."""
+    return budgeted - committed - reserved
+
+
+# The same figure in SQL, over `budget b` joined to `budget_utilization u` (a budget with no
+# utilization row has nothing committed or reserved).
+AVAILABLE_SQL = (
+    "(b.budgeted_amount - coalesce(u.committed_amount, 0) - coalesce(u.reserved_amount, 0))"
+)
 
 
 class BudgetFileError(ValueError):

@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg.rows import dict_row
 
+from finsync.budget.model import available
+
 log = logging.getLogger(__name__)
 
 SYNC_EVENTS = {
@@ -567,7 +569,7 @@ def crossing_data(row: dict) -> dict[str, Any]:
         "budgeted": budgeted,
         "committed": committed,
         "reserved": reserved,
-        "available": budgeted - committed - reserved,
+        "available": available(budgeted, committed, reserved),
         "crossed_at": row["crossed_at"],
         "crossing_id": row["crossing_id"],
     }
