@@ -401,7 +401,8 @@ def _first_rows(indices: pa.Array, canonical: list[str | None]) -> dict[str, int
     order of first appearance, so a code first appears where the running maximum rises (one
     numpy pass, no sort)."""
     codes = indices.to_numpy(zero_copy_only=False)
-    rising = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
+    highest = np.maximum.accumulate(codes)
+    rising = np.concatenate(([0], np.flatnonzero(highest[1:] != highest[:-1]) + 1))
     found: dict[str, int] = {}
     for code, row in zip(codes[rising].tolist(), rising.tolist(), strict=True):
         period = canonical[code]
