@@ -143,7 +143,7 @@ def _waits_for_warehouse(celery, run_id: str) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fleet_run(celery, tmp_path_factory) -> FleetRun:
     """One scheduled-style budget_sync run (every due customer) of twenty customers with
     good exports and one whose mapping a person must confirm; the warehouse is restarted
@@ -253,7 +253,7 @@ def test_a_review_answered_through_the_rest_api_is_applied_on_a_worker(celery, f
     assert config.column_mapping == ANSWER
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def planning_runs(celery) -> dict[str, str]:
     """Both planning DAGs started: planning_compliance_sync for FY2026 and a backfill of
     planning_financials_sync over 2025 (one run per fiscal year: FY2025, as of its last day).
@@ -470,12 +470,13 @@ def test_an_upload_through_the_service_syncs_on_a_worker_and_its_rejects_downloa
         assert not kept, worker.name
 
 
-def test_the_warehouse_password_is_in_no_log_xcom_or_sync_history(celery):
+def test_the_warehouse_password_is_in_no_log_xcom_or_sync_history(celery, fleet_run, planning_runs):
+    """Last: after everything above (on its own, after the fleet run and the planning runs)."""
     s = celery.stack
     secrets_ = {"warehouse": celery.warehouse.password, "metadata": celery.metadata.password}
     logs = s.log_files()
     task_logs = [p for p in logs if p.is_relative_to(s.home / "logs")]
-    assert len(task_logs) > 50 and any(
+    assert len(task_logs) > 40 and any(
         "budget sync" in p.read_text(errors="replace") for p in task_logs
     )
     for path in [*logs, celery.pg.log]:
@@ -492,7 +493,7 @@ def test_the_warehouse_password_is_in_no_log_xcom_or_sync_history(celery):
             json.dumps(r, default=str)
             for r in fetch(conn, "select message, errors, review from sync_history")
         ]
-    assert len(history) >= 24
+    assert len(history) >= 22
     for text in xcoms + history:
         for what, secret in secrets_.items():
             assert secret not in text, f"the {what} password is in {text[:200]}"
