@@ -343,14 +343,14 @@ def cmd_customers_list(args) -> int:
         writebacks = last_writebacks(conn)
     print(
         f"{'config':>6}  {'customer':<20}{'source':<15}{'enabled':<9}{'frequency':<16}"
-        f"{'last sync':<22}{'status':<14}{'last write-back':<28}where"
+        f"{'last sync':<22}{'status':<14}{'last write-back':<30}where"
     )
     for c in rows:
         last = c.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if c.last_sync_at else "never"
         print(
             f"{c.config_id:>6}  {c.customer_id:<20}{c.source_type:<15}{str(c.enabled):<9}"
             f"{c.frequency:<16}{last:<22}{c.last_sync_status or '-':<14}"
-            f"{_writeback_cell(c.writeback, writebacks.get(c.config_id)):<28}"
+            f"{_writeback_cell(c.writeback, writebacks.get(c.config_id)):<30}"
             f"{_where(c.source_config)}"
         )
     return 0
@@ -360,8 +360,10 @@ def _writeback_cell(setting: dict | None, last: dict | None) -> str:
     """`customers list`'s write-back: the last attempt's status and time (UTC), `never` when
     it is on and never ran, `-` when off."""
     if last is not None:
-        when = str(last["end_time"] or last["start_time"])[:16].replace("T", " ")
-        return f"{last['status']} {when}"
+        from datetime import UTC, datetime
+
+        when = datetime.fromisoformat(last["end_time"] or last["start_time"]).astimezone(UTC)
+        return f"{last['status']} {when:%Y-%m-%d %H:%M} UTC"
     return "-" if setting is None else "never"
 
 

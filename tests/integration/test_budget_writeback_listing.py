@@ -6,6 +6,7 @@ budget/config.py."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -67,7 +68,8 @@ def test_the_cli_sets_write_back_through_config_and_lists_the_last_one(
     assert cli.main(["customers", "list"]) == 0
     line = listed(capsys.readouterr().out)["acme"]
     (last,) = wb.last_writebacks(conn).values()
-    assert f"success {last['end_time'][:16].replace('T', ' ')}" in line
+    ended = datetime.fromisoformat(last["end_time"]).astimezone(UTC)
+    assert f"success {ended:%Y-%m-%d %H:%M} UTC" in line
 
     assert cli.main(["customers", "writeback", "acme", "--no-writeback"]) == 0
     assert configs.load(conn, customer_id="acme")[0].writeback is None
