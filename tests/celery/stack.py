@@ -412,6 +412,7 @@ class Worker:
     work_dir: Path
     log: Path
     proc: subprocess.Popen | None = None
+    ready_before: int = 0
 
 
 @dataclass
@@ -485,7 +486,8 @@ class CeleryStack:
         return self.rest("GET", path)["task_instances"]
 
     # -- workers ----------------------------------------------------------------------------
-    def start_worker(self, name: str) -> None:
+    def start_worker(self, name: str, *, wait: bool = True) -> None:
+        """Start (or start again) worker `name`; `wait`: until Celery says it is ready."""
         worker = self.workers[name]
         assert worker.proc is None or worker.proc.poll() is not None, f"{name} runs"
         env = dict(
@@ -497,14 +499,27 @@ class CeleryStack:
         cmd = [AIRFLOW, "celery", "worker", "--celery-hostname", name]
         cmd += ["--concurrency", self.env["FINSYNC_STACK_CONCURRENCY"], "--skip-serve-logs"]
         cmd += ["--without-mingle", "--without-gossip"]
+        worker.ready_before = self._readies(worker)  # its log is appended to
         worker.proc = processes.start(cmd, env=env, log=worker.log, append=True)
+        if wait:
+            self.wait_worker(name)
+
+    def wait_worker(self, name: str) -> None:
+        worker = self.workers[name]
         _wait_until(
-            lambda: f"celery@{name} ready." in worker.log.read_text(errors="replace"),
+            lambda: self._readies(worker) > worker.ready_before,
             f"celery worker {name}",
-            timeout=90,
+            timeout=120,
             proc=worker.proc,
             log=worker.log,
         )
+
+    @staticmethod
+    def _readies(worker: Worker) -> int:
+        try:
+            return worker.log.read_text(errors="replace").count(f"celery@{worker.name} ready.")
+        except FileNotFoundError:
+            return 0
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL to the worker's process group and every process it forked (a machine
@@ -647,8 +662,10 @@ def celery_stack(
             log = tmp / f"{name}.log"
             stack.service_logs[name] = log
             services.append(processes.start(cmd, env=full_env, log=log))
+        for name in names:  # both start at once (each imports the sync's modules first)
+            stack.start_worker(name, wait=False)
         for name in names:
-            stack.start_worker(name)
+            stack.wait_worker(name)
 
         def api_up():
             try:
@@ -664,9 +681,12 @@ def celery_stack(
         )
         yield stack
     finally:
-        # All at once (a Celery worker's warm shutdown alone takes seconds).
-        running = services + [w.proc for w in stack.workers.values() if w.proc is not None]
-        with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
-            list(pool.map(processes.stop, running))
+        # All at once. A Celery worker's warm shutdown can hang (a worker started again after
+        # a kill did, 30 s): nothing runs on it any more, so it gets 10 s before SIGKILL.
+        workers_ = [w.proc for w in stack.workers.values() if w.proc is not None]
+        stops = [(p, processes.STOP_TIMEOUT_SECONDS) for p in services]
+        stops += [(p, 10.0) for p in workers_]
+        with ThreadPoolExecutor(max_workers=len(stops) or 1) as pool:
+            list(pool.map(lambda stop: processes.stop(*stop), stops))
         for worker in stack.workers.values():
             worker.proc = None
