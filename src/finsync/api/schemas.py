@@ -334,6 +334,11 @@ RowId = Annotated[int, Path(ge=1, le=2**63 - 1, examples=[1])]
 CustomerQuery = Annotated[str | None, Query(pattern=CUSTOMER_ID, examples=["acme"])]
 
 
+URL_CHARS = (
+    r"^https://[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+$"
+)
+
+
 class WebhookEndpoint(Strict):
     """An endpoint for signed events (docs/webhooks.md); its secret is in the Airflow
     connection `conn_id`, never here."""
@@ -347,7 +352,9 @@ class WebhookEndpoint(Strict):
         },
     )
 
-    url: str = Field(pattern=r"^https://[^\s\x00]+$", max_length=2000)
+    # No control characters or white space, each named: `\s` means different characters in
+    # the schema's regex dialect (ECMAScript), pydantic's (Rust) and Python's (U+0085, U+FEFF).
+    url: str = Field(pattern=URL_CHARS, max_length=2000)
     conn_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,250}$")
     events: list[Literal[*EVENT_TYPES]] | None = Field(  # type: ignore[valid-type]
         None, min_length=1, description="the event types it takes (default: all)"
