@@ -284,11 +284,11 @@ def _alert_settings(args) -> dict:
                 f"{args.alert_thresholds!r}"
             ) from None
     if extra:
-        from finsync.budget import webhooks
+        from finsync.budget import settings
 
-        webhooks.validate_endpoints(extra.get("webhooks"))
+        settings.validate_endpoints(extra.get("webhooks"))
         if "alert_thresholds_pct" in extra:
-            webhooks.validate_thresholds(extra["alert_thresholds_pct"])
+            settings.validate_thresholds(extra["alert_thresholds_pct"])
     return extra
 
 

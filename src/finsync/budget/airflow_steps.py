@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from finsync.budget import config as configs
-from finsync.budget.model import API_RUN_PREFIX, FIELDS
+from finsync.budget.model import FIELDS
+from finsync.budget.run_context import task_of, task_states, triggered_by
 from finsync.budget.sync import sync_customer as run_sync
 from finsync.warehouse import connect
 
@@ -53,13 +54,6 @@ def select_customers(context) -> list[dict]:
     return [c.for_xcom() for c in chosen]
 
 
-def _triggered_by(context) -> str:
-    run = context["dag_run"]
-    if str(run.run_id).startswith(API_RUN_PREFIX):
-        return "api"
-    return "schedule" if "scheduled" in str(getattr(run, "run_type", "")).lower() else "manual"
-
-
 def sync_customer(customer: dict, context, **overrides) -> dict:
     """One customer's sync. A data failure fails this task instance at once (no retries: the
     file will not change by retrying) after recording it; outages raise and are retried."""
@@ -74,7 +68,7 @@ def sync_customer(customer: dict, context, **overrides) -> dict:
                 cfg,
                 work_dir=work_root() / cfg.customer_id,
                 force=bool(context["params"].get("force")) or overrides.pop("force", False),
-                triggered_by=overrides.pop("triggered_by", _triggered_by(context)),
+                triggered_by=overrides.pop("triggered_by", triggered_by(context)),
                 run_id=run_id,
                 **overrides,
             )
@@ -287,7 +281,7 @@ def check_outcomes(summary: dict, context) -> str:
     other customers' imports are committed either way."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    problems = run_problems(summary, _task_states(context))
+    problems = run_problems(summary, task_states(context))
     if problems:
         raise AirflowFailException(
             f"budget_sync: {len(problems)} problem(s); the other customers' imports are "
@@ -303,22 +297,11 @@ def run_problems(summary: dict, states: dict[str, str]) -> list[str]:
     problems += [
         f"task {k} {v}"
         for k, v in sorted(states.items())
-        if v in ("failed", "upstream_failed") and any(_task_of(k, t) for t in _RUN_TASKS)
+        if v in ("failed", "upstream_failed") and any(task_of(k, t) for t in _RUN_TASKS)
     ]
-    syncs_failed = [k for k, v in states.items() if _task_of(k, "sync_customer") and v == "failed"]
+    syncs_failed = [k for k, v in states.items() if task_of(k, "sync_customer") and v == "failed"]
     if syncs_failed and not summary.get("failed"):
         problems.append(
             f"{len(syncs_failed)} sync_customer task(s) failed with no outcome recorded"
         )
     return problems
-
-
-def _task_states(context) -> dict[str, str]:
-    """This run's task states as Airflow reports them to a task ({task_id[_map_index]: state})."""
-    ti, run = context["ti"], context["dag_run"]
-    found = ti.get_task_states(dag_id=run.dag_id, run_ids=[run.run_id])
-    return {k: str(getattr(v, "value", v)) for k, v in found.get(run.run_id, {}).items()}
-
-
-def _task_of(key: str, task_id: str) -> bool:
-    return key == task_id or (key.startswith(task_id + "_") and key[len(task_id) + 1 :].isdigit())

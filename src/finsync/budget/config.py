@@ -14,21 +14,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from finsync.budget import settings as checks
+from finsync.budget.settings import FREQUENCIES as FREQUENCIES  # owned there, read here
 from finsync.warehouse import one
-
-FREQUENCIES = {
-    "hourly": timedelta(hours=1),
-    "every_4_hours": timedelta(hours=4),
-    "every_12_hours": timedelta(hours=12),
-    "daily": timedelta(days=1),
-    "manual": None,
-}
 
 
 @dataclass
@@ -208,11 +202,9 @@ def _check(source_type: str, settings: dict[str, Any]) -> None:
 
         validate_writeback(source_type, settings["writeback"])
     if "webhooks" in settings or "alert_thresholds_pct" in settings:  # budget/webhooks.py
-        from finsync.budget import webhooks
-
-        webhooks.validate_endpoints(settings.get("webhooks"))
+        checks.validate_endpoints(settings.get("webhooks"))
         if "alert_thresholds_pct" in settings:
-            settings["alert_thresholds_pct"] = webhooks.validate_thresholds(
+            settings["alert_thresholds_pct"] = checks.validate_thresholds(
                 settings["alert_thresholds_pct"]
             )
 

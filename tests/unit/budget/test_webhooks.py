@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from finsync.budget import webhooks
+from finsync.budget import settings, webhooks
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 KEY = bytes(range(32))
@@ -60,9 +60,9 @@ def test_the_endpoint_shown_drops_the_query_string():
 
 
 def test_thresholds_are_sorted_percentages():
-    assert webhooks.validate_thresholds([100, 80]) == [80.0, 100.0]
-    assert webhooks.validate_thresholds([]) == []
-    assert webhooks.validate_thresholds([120]) == [120.0]
+    assert settings.validate_thresholds([100, 80]) == [80.0, 100.0]
+    assert settings.validate_thresholds([]) == []
+    assert settings.validate_thresholds([120]) == [120.0]
     for bad in ([0], [-5], [1001], [80, 80], None, ["80"]):
         with pytest.raises(ValueError, match="alert_thresholds_pct"):
-            webhooks.validate_thresholds(bad)
+            settings.validate_thresholds(bad)
