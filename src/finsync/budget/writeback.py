@@ -694,7 +694,7 @@ def write_customer(item: dict, context) -> dict:
     refused again); reaching the location failing raises and is retried with back-off."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from finsync.budget.airflow_steps import _triggered_by
+    from finsync.budget.run_context import triggered_by
     from finsync.warehouse import connect
 
     with connect() as conn:
@@ -703,7 +703,7 @@ def write_customer(item: dict, context) -> dict:
             conn,
             cfg,
             force=bool(context["params"].get("force")),
-            triggered_by=_triggered_by(context),
+            triggered_by=triggered_by(context),
             run_id=context["dag_run"].run_id,
         )
     if outcome.status == "failed":
@@ -747,15 +747,15 @@ def check_outcomes(summary: dict, context) -> str:
     written either way."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from finsync.budget.airflow_steps import _task_of, _task_states
+    from finsync.budget.run_context import task_of, task_states
 
     problems = [f"{c}: {m}" for c, m in summary.get("failed", {}).items()]
-    states = _task_states(context)
+    states = task_states(context)
     problems += [
         f"task {k} {v}"
         for k, v in sorted(states.items())
         if v in ("failed", "upstream_failed")
-        and (_task_of(k, "select_configs") or (_task_of(k, "write_customer") and not problems))
+        and (task_of(k, "select_configs") or (task_of(k, "write_customer") and not problems))
     ]
     if problems:
         raise AirflowFailException(
