@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from finsync.budget.cells import string_array, take_strings
+from finsync.budget.cells import SPACES, string_array, take_strings
 from finsync.budget.currencies import Currency, currency_token
 
 SCALE_SHARE = 0.10
@@ -83,7 +83,6 @@ _SCALES = {
 _NUMBER = re.compile(r"^(?P<pre>[^09]*?)(?P<num>[.,]?[09](?:[09.,' ]*[09])?[.,]?)(?P<post>[^09]*)$")
 _TOKEN = re.compile(r"\s*(\(|\)|[-+]|[^\W\d_]+\$|[^\W\d_]+|[^\s\w()+-])")
 _SCIENTIFIC = re.compile(r"^[-+]?[09.,]+ ?E ?[-+]?[09]+$", re.IGNORECASE)
-_SHAPE_SPACES = re.compile(r"[\s\u00a0\u2007\u2009\u202f\ufeff]+")
 _SHAPE_MINUS = re.compile(r"[\u2212\u2013]")
 _SEPS = np.frombuffer(b".,'", dtype=np.uint8)  # separators inside a number
 
@@ -158,7 +157,7 @@ def _classify_number(num: str) -> _Recipe:
 
 def _amount_recipe(shape: str, default_currency: str | None) -> _Recipe:
     """Interpret one amount shape: digits replaced by 9, a lone 0 before a separator kept."""
-    shape = _SHAPE_MINUS.sub("-", _SHAPE_SPACES.sub(" ", shape)).strip()
+    shape = _SHAPE_MINUS.sub("-", SPACES.sub(" ", shape)).strip()
     if not shape:
         return _Recipe(reason=BLANK_AMOUNT)
     if shape.startswith("#"):

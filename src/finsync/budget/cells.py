@@ -15,6 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 VALUE_SAMPLE_ROWS = 2_000  # rows sampled when a decision needs to look at values
+# A run of white space in a cell, the no-break, figure and thin spaces exports write included:
+# the normaliser folds it to one space in text, the amount parser in an amount's shape.
+SPACES = re.compile(r"[\s\u00a0\u2007\u2009\u202f\ufeff]+")
 
 # Patterns used on whole columns are written for both Python's re and RE2 (pyarrow): no
 # lookarounds, no \u escapes (the characters themselves instead).

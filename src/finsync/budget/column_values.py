@@ -10,15 +10,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from finsync.budget.cells import non_blank, number_ratio
+from finsync.budget.currencies import ISO_4217
 from finsync.budget.headers import fold_text
 from finsync.budget.mapping_words import CATEGORY_STEMS, DEPARTMENT_STEMS
 from finsync.budget.periods import period_evidence
-
-ISO_CURRENCIES = frozenset(
-    "USD EUR GBP JPY CHF CAD AUD NZD SEK NOK DKK PLN CZK HUF RON BGN HRK RSD MKD ALL BAM TRY"
-    " RUB UAH ILS AED SAR QAR KWD BHD OMR EGP ZAR NGN KES GHS MAD TND INR PKR BDT LKR CNY HKD"
-    " TWD KRW SGD MYR THB IDR PHP VND MXN BRL ARS CLP COP PEN UYU ISK".split()
-)
 
 
 @dataclass(frozen=True)
@@ -58,7 +53,7 @@ def describe_values(values: pd.Series) -> ColumnValues:
         or (lengths.nunique() == 1 and lengths.iloc[0] >= 7 and stripped.nunique() >= 3)
     )
     years = bool(stripped.str.fullmatch(r"(?:19|20)\d{2}(?:\.0)?").fillna(False).all())
-    currencies = float(stripped.str.upper().isin(ISO_CURRENCIES).mean())
+    currencies = float(stripped.str.upper().isin(ISO_4217).mean())
     distinct = pd.Series(stripped.unique()[:500], dtype="str").map(fold_text)
     periods = period_evidence(present)  # the normaliser's own parser (issue #15.2)
     return ColumnValues(

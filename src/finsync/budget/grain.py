@@ -29,14 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finsync.budget.amounts import normalize_amounts
+from finsync.budget.amounts import MAX_CENTS, normalize_amounts
 from finsync.budget.cells import non_blank, number_ratio
 from finsync.budget.headers import ACTUAL_WORDS, BUDGET_WORDS, VARIANCE_WORDS, fold_text
 from finsync.budget.model import ColumnMapping, ParsedFile, RowError
 from finsync.budget.normalize import NormalizedRows, normalize
 
 KEY = ("department", "sub_category", "fiscal_period")
-MAX_CENTS = 10**18 - 1  # numeric(18,2)
 EXAMPLES = 20
 
 SCENARIO_HEADER_WORDS = frozenset(

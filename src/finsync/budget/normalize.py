@@ -23,7 +23,6 @@ numpy on the column's UTF-8 bytes (bench/budget_normalize: 1M rows in well under
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from finsync.budget.amounts import Amounts, amount_table
-from finsync.budget.cells import string_array, take_strings
+from finsync.budget.cells import SPACES, string_array, take_strings
 from finsync.budget.currencies import ISO_4217, SHARED_SYMBOL, SYMBOLS, currency_cell, symbol_users
 from finsync.budget.model import RowError
 from finsync.budget.periods import period_table
@@ -44,11 +43,8 @@ BLANK_DEPARTMENT = "blank department: every budget row needs a department"
 CURRENCY_CONFLICT = "the currency column contradicts the currency written in the amount"
 
 
-_SPACES = re.compile(r"[\s\u00a0\u2007\u2009\u202f\ufeff]+")
-
-
 def _tidy(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
+    return SPACES.sub(" ", text).strip()
 
 
 def _clean_text(arr: pa.Array) -> pa.Array:
