@@ -533,7 +533,7 @@ def _popen(extra_env: dict[str, str], *argv: str) -> subprocess.Popen:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from finsync.budget.config import FREQUENCIES
+    from finsync.budget.settings import FREQUENCIES
     from finsync.budget.sources.registry import SOURCE_TYPES
 
     parser = argparse.ArgumentParser(prog="finsync", description=__doc__)

@@ -10,7 +10,7 @@ import re
 from fastapi.testclient import TestClient
 
 from finsync.api.main import app
-from finsync.budget.config import FREQUENCIES
+from finsync.budget.settings import FREQUENCIES
 
 
 def test_the_page_offers_and_labels_every_configured_frequency():

@@ -34,8 +34,8 @@ from finsync.api.schemas import (
     ReleaseRequest,
     ReserveRequest,
 )
-from finsync.budget.config import FREQUENCIES
 from finsync.budget.model import AVAILABLE_SQL, SYNCED_STATUSES, available
+from finsync.budget.settings import FREQUENCIES
 from finsync.fiscal import fiscal_month_of, fiscal_year_of
 
 CENT = Decimal("0.01")

@@ -20,10 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from finsync.budget.config import FREQUENCIES
 from finsync.budget.model import SYNC_STATUSES
+from finsync.budget.settings import EVENT_TYPES, FREQUENCIES
 from finsync.budget.sources.registry import SOURCE_TYPES
-from finsync.budget.webhooks import EVENT_TYPES
 
 CUSTOMER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 CURRENCY = r"^[A-Z]{3}$"
@@ -307,7 +306,7 @@ def sync_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return problems({code: SYNC_ERRORS[code] for code in codes})
 
 
-# Built from budget/config.py's FREQUENCIES and budget/model.py's SYNC_STATUSES (their one
+# Built from budget/settings.py's FREQUENCIES and budget/model.py's SYNC_STATUSES (their one
 # definitions) when imported, which a static checker cannot evaluate: to mypy, they are Any.
 Frequency = Literal[*FREQUENCIES]  # type: ignore[valid-type]
 SyncStatus = Literal[*SYNC_STATUSES]  # type: ignore[valid-type]

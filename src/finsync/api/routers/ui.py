@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from finsync.api.schemas import CUSTOMER_ID, DEFAULT_FREQUENCY
-from finsync.budget.config import FREQUENCIES
+from finsync.budget.settings import FREQUENCIES
 
 router = APIRouter()
 PAGE = Path(__file__).parent.parent / "static" / "budget_sync.html"
@@ -26,7 +26,7 @@ def _frequency_label(name: str) -> str:
 
 
 def _with_frequencies(page: str) -> str:
-    """The page with budget/config.py's frequencies: the onboarding form's choices and the
+    """The page with budget/settings.py's frequencies: the onboarding form's choices and the
     labels its script shows (so a frequency added there appears here with no edit)."""
     options = "".join(
         f'<option value="{html.escape(name)}"'
