@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from finsync.budget import settings as checks
-from finsync.budget.settings import FREQUENCIES
+from finsync.budget.settings import FREQUENCIES as FREQUENCIES  # (writeback.py reads it here)
 from finsync.warehouse import one
 
 
