@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from finsync.budget import settings as checks
-from finsync.budget.settings import FREQUENCIES as FREQUENCIES  # (writeback.py reads it here)
+from finsync.budget.settings import FREQUENCIES
 from finsync.warehouse import one
 
 
@@ -198,9 +198,7 @@ def _check(source_type: str, settings: dict[str, Any]) -> None:
     if frequency is not None and frequency not in FREQUENCIES:
         raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, got {frequency!r}")
     if "writeback" in settings:  # folder, formats, its own frequency (one of FREQUENCIES)
-        from finsync.budget.writeback import validate_writeback
-
-        validate_writeback(source_type, settings["writeback"])
+        checks.validate_writeback(source_type, settings["writeback"])
     if "webhooks" in settings or "alert_thresholds_pct" in settings:  # budget/webhooks.py
         checks.validate_endpoints(settings.get("webhooks"))
         if "alert_thresholds_pct" in settings:

@@ -6,6 +6,7 @@ alert thresholds). Kept below `config.py`, so that `writeback.py`, `webhooks.py`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -109,3 +110,76 @@ def validate_thresholds(value: Any) -> list[float]:
     if len(set(out)) != len(out):
         raise ValueError("alert_thresholds_pct: each threshold once")
     return sorted(out)
+
+
+# ---- write-back (budget/writeback.py, DAG budget_writeback) ---------------------------------
+
+FORMATS = ("csv", "xlsx")
+PERIOD_LABELS = ("auto", "calendar", "fiscal")
+DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "folder": "finsync",
+    "formats": ["csv"],
+    "frequency": "daily",
+    "period_labels": "auto",
+}
+_KEYS = tuple(DEFAULTS)
+_FOLDER_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+
+
+class WritebackError(ValueError):
+    """Write-back cannot run for this config (the message says what to change)."""
+
+
+def writeback_source_types() -> tuple[str, ...]:
+    """The source types write-back can write to: those whose source class is writable
+    (sources/registry.py, the one place a type is added)."""
+    from finsync.budget.sources.registry import SOURCES
+
+    return tuple(t for t, cls in SOURCES.items() if cls.writable)
+
+
+def validate_writeback(source_type: str, value: Any) -> None:
+    """Refuse an unusable `writeback` setting (None turns write-back off). Raises
+    WritebackError listing every problem; config.py runs this before every write."""
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise WritebackError("writeback must be an object (or null to turn it off)")
+    problems = [f"unknown key {k!r}" for k in sorted(set(value) - set(_KEYS))]
+    writable = writeback_source_types()
+    if source_type not in writable:
+        problems.append(
+            f"write-back goes to the customer's own location: a {source_type} source has none "
+            f"(use {', '.join(writable)})"
+        )
+    if "enabled" in value and not isinstance(value["enabled"], bool):
+        problems.append("enabled must be true or false")
+    if "folder" in value:
+        problems += _folder_problems(value["folder"])
+    if "formats" in value:
+        formats = value["formats"]
+        if (
+            not isinstance(formats, list | tuple)
+            or not formats
+            or any(f not in FORMATS for f in formats)
+        ):
+            problems.append(f"formats must be a non-empty list of {', '.join(FORMATS)}")
+    if "frequency" in value and value["frequency"] not in FREQUENCIES:
+        problems.append(f"frequency must be one of {', '.join(FREQUENCIES)}")
+    if "period_labels" in value and value["period_labels"] not in PERIOD_LABELS:
+        problems.append(f"period_labels must be one of {', '.join(PERIOD_LABELS)}")
+    if problems:
+        raise WritebackError(f"writeback is not usable: {'; '.join(problems)}")
+
+
+def _folder_problems(folder: Any) -> list[str]:
+    if not isinstance(folder, str) or not folder.strip("/"):
+        return ["folder must name a sub-folder of the source location (e.g. finsync)"]
+    parts = folder.strip("/").split("/")
+    if folder.startswith("/") or any(not _FOLDER_PART.match(p) or p in (".", "..") for p in parts):
+        return [
+            "folder must be a relative sub-folder of the source location: letters, digits, "
+            "spaces, '.', '_', '-', parts separated by '/', no '..'"
+        ]
+    return []

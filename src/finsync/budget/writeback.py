@@ -14,7 +14,7 @@ finsync.budget.config) turns it on:
   `.xlsx`. Every name finsync writes starts with `finsync_` (WRITE_PREFIX): a source's `write`
   refuses any other name, and never replaces a file it did not write itself (the size and
   modified time recorded at the last write-back must match): a customer's file is refused.
-- `frequency`: one of budget/config.FREQUENCIES (default daily; `manual`: only when asked).
+- `frequency`: one of budget/settings.FREQUENCIES (default daily; `manual`: only when asked).
 - `period_labels`: `auto` (default: each period as the customer's last import labelled it
   (budget_period_label: a long export's `2026-01`, `Jan-26`, a Year and Period pair; recorded
   in the import's transaction), else its wide export's period headers from the confirmed
@@ -41,7 +41,6 @@ import io
 import json
 import logging
 import posixpath
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,24 +54,16 @@ from psycopg.rows import dict_row
 
 from finsync import sql
 from finsync.budget import config as configs
-from finsync.budget.config import FREQUENCIES, SourceConfig
+from finsync.budget.config import SourceConfig
+
+# The writeback setting's checks live in settings.py (config.py runs them before a write).
+from finsync.budget.settings import DEFAULTS, FORMATS, FREQUENCIES, WritebackError
+from finsync.budget.settings import validate_writeback as validate_writeback
 
 log = logging.getLogger(__name__)
 
 WRITE_PREFIX = "finsync_"  # every file finsync writes at a customer's location starts so
 BASE_NAME = f"{WRITE_PREFIX}utilisation"
-FORMATS = ("csv", "xlsx")
-PERIOD_LABELS = ("auto", "calendar", "fiscal")
-WRITEBACK_SOURCE_TYPES = ("local", "sftp", "s3")
-DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "folder": "finsync",
-    "formats": ["csv"],
-    "frequency": "daily",
-    "period_labels": "auto",
-}
-_KEYS = tuple(DEFAULTS)
-_FOLDER_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
 # Names of the figures' columns (after the customer's own columns).
 FIGURE_COLUMNS = ("Committed", "Reserved", "Available")
 # The customer's columns when its mapping names none.
@@ -89,10 +80,6 @@ CENT = Decimal("0.01")  # amounts are written with their cents, as numeric(18, 2
 _LOCK_NAMESPACE = 0x57425F  # "WB_": advisory locks (namespace, config_id)
 
 
-class WritebackError(ValueError):
-    """Write-back cannot run for this config (the message says what to change)."""
-
-
 # ---------------------------------------------------------------------------- settings
 
 
@@ -107,51 +94,6 @@ class Settings:
     def file_names(self) -> dict[str, str]:
         """format -> file name, in FORMATS order."""
         return {fmt: f"{BASE_NAME}.{fmt}" for fmt in FORMATS if fmt in self.formats}
-
-
-def validate_writeback(source_type: str, value: Any) -> None:
-    """Refuse an unusable `writeback` setting (None turns write-back off). Raises
-    WritebackError listing every problem; config._check calls this for every write."""
-    if value is None:
-        return
-    if not isinstance(value, Mapping):
-        raise WritebackError("writeback must be an object (or null to turn it off)")
-    problems = [f"unknown key {k!r}" for k in sorted(set(value) - set(_KEYS))]
-    if source_type not in WRITEBACK_SOURCE_TYPES:
-        problems.append(
-            f"write-back goes to the customer's own location: a {source_type} source has none "
-            f"(use {', '.join(WRITEBACK_SOURCE_TYPES)})"
-        )
-    if "enabled" in value and not isinstance(value["enabled"], bool):
-        problems.append("enabled must be true or false")
-    if "folder" in value:
-        problems += _folder_problems(value["folder"])
-    if "formats" in value:
-        formats = value["formats"]
-        if (
-            not isinstance(formats, list | tuple)
-            or not formats
-            or any(f not in FORMATS for f in formats)
-        ):
-            problems.append(f"formats must be a non-empty list of {', '.join(FORMATS)}")
-    if "frequency" in value and value["frequency"] not in FREQUENCIES:
-        problems.append(f"frequency must be one of {', '.join(FREQUENCIES)}")
-    if "period_labels" in value and value["period_labels"] not in PERIOD_LABELS:
-        problems.append(f"period_labels must be one of {', '.join(PERIOD_LABELS)}")
-    if problems:
-        raise WritebackError(f"writeback is not usable: {'; '.join(problems)}")
-
-
-def _folder_problems(folder: Any) -> list[str]:
-    if not isinstance(folder, str) or not folder.strip("/"):
-        return ["folder must name a sub-folder of the source location (e.g. finsync)"]
-    parts = folder.strip("/").split("/")
-    if folder.startswith("/") or any(not _FOLDER_PART.match(p) or p in (".", "..") for p in parts):
-        return [
-            "folder must be a relative sub-folder of the source location: letters, digits, "
-            "spaces, '.', '_', '-', parts separated by '/', no '..'"
-        ]
-    return []
 
 
 def settings_of(cfg: SourceConfig) -> Settings | None:
