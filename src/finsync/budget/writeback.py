@@ -55,6 +55,7 @@ from psycopg.rows import dict_row
 from finsync import sql
 from finsync.budget import config as configs
 from finsync.budget.config import SourceConfig
+from finsync.budget.model import available
 
 # The writeback setting's checks live in settings.py (config.py runs them before a write).
 from finsync.budget.settings import DEFAULTS, FORMATS, FREQUENCIES, WritebackError
@@ -280,11 +281,6 @@ def recorded_labels(conn: psycopg.Connection, config_id: int) -> dict[str, tuple
 
 
 # ---------------------------------------------------------------------------- content
-
-
-def available(budgeted: Decimal, committed: Decimal, reserved: Decimal) -> Decimal:
-    """What is left to spend: the budget service's figure (budgeted - committed - reserved)."""
-    return budgeted - committed - reserved
 
 
 @dataclass
