@@ -440,7 +440,7 @@ def _save(
     }
     # One transaction: the config (never over an existing one) and the mapping as its version
     # 1, recorded with every header of the sample (what later files are compared with).
-    with warehouse.connect(conninfo) as conn, conn.transaction():
+    with warehouse.connect(conninfo, retry=False) as conn, conn.transaction():
         try:
             created = configs.create(
                 conn,

@@ -45,7 +45,8 @@ async def _config_write(
     conninfo = await db.conninfo()
 
     def work() -> dict[str, Any] | None:
-        with warehouse.connect(conninfo) as conn:
+        # retry=False: a person is waiting, so one attempt (no ~30 s back-off as in a task)
+        with warehouse.connect(conninfo, retry=False) as conn:
             return write(conn, *args, **kwargs)
 
     try:
