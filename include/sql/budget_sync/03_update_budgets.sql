@@ -24,12 +24,12 @@ updated as (
 
 insert into audit_log (budget_id, customer_id, sync_id, action, old_values, new_values, actor)
 select
-    d.budget_id, %(customer_id)s, %(sync_id)s, d.action,
+    d.budget_id, %(customer_id)s as customer_id, %(sync_id)s as sync_id, d.action,
     jsonb_build_object(
         'budgeted_amount', d.old_amount, 'currency', d.old_currency,
         'deleted_at', d.old_deleted_at
-    ),
-    jsonb_build_object('budgeted_amount', d.budgeted_amount, 'currency', d.currency),
-    %(actor)s
+    ) as old_values,
+    jsonb_build_object('budgeted_amount', d.budgeted_amount, 'currency', d.currency) as new_values,
+    %(actor)s as actor
 from budget_diff as d
 inner join updated as u on u.budget_id = d.budget_id

@@ -16,9 +16,9 @@ deleted as (
 
 insert into audit_log (budget_id, customer_id, sync_id, action, old_values, new_values, actor)
 select
-    d.budget_id, %(customer_id)s, %(sync_id)s, 'soft_delete',
-    jsonb_build_object('budgeted_amount', d.old_amount, 'currency', d.old_currency),
-    jsonb_build_object('deleted_at', x.deleted_at),
-    %(actor)s
+    d.budget_id, %(customer_id)s as customer_id, %(sync_id)s as sync_id, 'soft_delete' as action,
+    jsonb_build_object('budgeted_amount', d.old_amount, 'currency', d.old_currency) as old_values,
+    jsonb_build_object('deleted_at', x.deleted_at) as new_values,
+    %(actor)s as actor
 from budget_diff as d
 inner join deleted as x on x.budget_id = d.budget_id
