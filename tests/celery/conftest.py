@@ -16,32 +16,6 @@ from tests.celery import stack
 POOL_SLOTS = 6  # budget_sync's pool: both workers' slots (2 x 3)
 
 
-def pytest_configure(config) -> None:
-    # Registered here too, so `-p no:xdist` runs under --strict-markers.
-    config.addinivalue_line("markers", "xdist_group(name): run the group on one xdist worker")
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Name each test's xdist group in its node id (`...::test_x@celery`), which is how
-    `--dist loadgroup` finds groups: pytest-xdist 3.8 writes the suffix to `item._nodeid`,
-    which pytest 9.2 no longer reads (a node's id is `item._id`), so without this the group's
-    tests were spread over both workers and each started a stack of its own."""
-    if not getattr(config.option, "loadgroup", False):
-        return
-    from _pytest.nodeid import coerce_node_id
-
-    for item in items:
-        names = sorted(
-            {
-                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                for m in item.iter_markers("xdist_group")
-            }
-        )
-        suffix = "@" + "_".join(names)
-        if names and not item.nodeid.endswith(suffix):
-            item._id = coerce_node_id(item.nodeid + suffix)
-
-
 @dataclass
 class Celery:
     stack: stack.CeleryStack

@@ -494,6 +494,9 @@ def _onboarding_dirs() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("finsync-onboarding-*"))
 
 
+# Both onboarding tests check that no onboarding temp folder is left in the shared temp dir:
+# one xdist worker runs them one after the other, so neither sees the other's folder.
+@pytest.mark.xdist_group("onboarding")
 def test_onboarding_a_customer_from_the_page(
     conn, sftp, airflow, chromium, patient_expect, tmp_path
 ):
@@ -678,6 +681,7 @@ def test_onboarding_a_customer_from_the_page(
     assert errors == []
 
 
+@pytest.mark.xdist_group("onboarding")
 def test_onboarding_endpoints_check_inputs_and_store_nothing(conn, api_server, tmp_path):
     """POST /onboarding/preview and /onboarding/config through Airflow's API server: who may
     call them, the size cap (by Content-Length and while a chunked body arrives), 422s that
