@@ -197,3 +197,14 @@ def _stop_postmaster(pgdata: Path, timeout: float = STOP_TIMEOUT_SECONDS) -> Non
         postmaster.wait(timeout)
     except (OSError, ValueError, psutil.Error):
         pass
+
+
+def poll(what: str, probe, timeout: float = 60, every: float = 0.5):
+    """probe()'s first value that is not None, polled until `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if (value := probe()) is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(every)

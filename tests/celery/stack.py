@@ -43,7 +43,6 @@ The caller's environment is the base (a test session's FINSYNC_HOME marks them a
 
 from __future__ import annotations
 
-import datetime as dt
 import glob
 import json
 import os
@@ -64,7 +63,7 @@ from urllib.parse import quote
 
 import psutil
 
-from tests import processes
+from tests import processes, tls
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 HOST = "localhost"  # the name in the server certificate, verified by every client
@@ -214,76 +213,6 @@ def _pg_ready(conninfo: str) -> bool:
         return False
 
 
-def _make_certs(folder: Path) -> tuple[Path, Path, Path]:
-    """A CA, and a server certificate it signs for `localhost` (and 127.0.0.1)."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "finsync test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(HOST), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_path, cert_path, key_path = folder / "ca.crt", folder / "server.crt", folder / "server.key"
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return ca_path, cert_path, key_path
-
-
 def _reachable_by(path: Path, user: str) -> None:
     """Let `user` (PostgreSQL's system user) reach `path`: search permission on each parent
     (as the embedded server's package does), and `path` itself its own."""
@@ -308,7 +237,7 @@ def tls_postgres(tmp: Path, settings: dict[str, str] | None = None) -> Iterator[
     user = "postgres" if os.geteuid() == 0 else None
     server = tmp / "server"
     data = server / "data"
-    ca, cert, key = _make_certs(server / "tls")
+    ca, cert, key = tls.certificates(server / "tls", HOST)
     admin_password = secrets.token_urlsafe(18)
     pwfile = server / "pwfile"
     pwfile.write_text(admin_password + "\n")
@@ -475,7 +404,7 @@ class CeleryStack:
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 180) -> str:
         """The run's final state (success or failed)."""
-        return poll(
+        return processes.poll(
             f"{dag_id} run {run_id} to finish",
             lambda: s if (s := self.run_state(dag_id, run_id)) in DONE else None,
             timeout=timeout,
@@ -555,17 +484,6 @@ class CeleryStack:
         """Every log the stack wrote: services, workers and each task try's log."""
         task_logs = [p for p in (self.home / "logs").rglob("*") if p.is_file()]
         return [*self.service_logs.values(), *(w.log for w in self.workers.values()), *task_logs]
-
-
-def poll(what: str, probe, timeout: float = 60, every: float = 0.5):
-    """probe()'s first value that is not None, polled until `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if (value := probe()) is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 def _wait_until(ready, what: str, *, timeout: float, proc, log: Path) -> None:
@@ -674,7 +592,7 @@ def celery_stack(
                 return None
 
         dag_ids = {"budget_sync", "planning_financials_sync", "planning_compliance_sync"}
-        poll(
+        processes.poll(
             "the API server and the DAG processor (every DAG parsed)",
             lambda: (d := api_up()) and dag_ids <= {x["dag_id"] for x in d["dags"]} or None,
             timeout=120,

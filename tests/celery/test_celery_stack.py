@@ -22,8 +22,9 @@ import pytest
 from finsync import demo
 from finsync.budget import config as configs
 from tests.celery.conftest import POOL_SLOTS
-from tests.celery.stack import poll
 from tests.conftest import fetch
+from tests.integration.test_budget_review import ANSWER, ODD
+from tests.processes import poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("celery")]
 BUDGET = "budget_sync"
@@ -109,17 +110,6 @@ def test_both_databases_take_only_tls_with_a_verified_name_and_a_password(celery
             "where a.usename = 'airflow' and a.pid <> pg_backend_pid() group by 1"
         ).fetchall()
     assert sessions and all(ssl for ssl, _ in sessions), sessions
-
-
-ODD = "Thing,Other,When,Value\nAlpha,Events,Jan 2026,100\nBravo,Cloud,Feb 2026,200\n"
-ANSWER = {
-    "department": "Thing",
-    "sub_category": "Other",
-    "fiscal_period": "When",
-    "budgeted_amount": "Value",
-    "currency": None,
-    "fiscal_year": None,
-}
 
 
 @dataclass

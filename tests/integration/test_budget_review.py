@@ -15,6 +15,7 @@ import pytest
 from finsync.budget import config as configs
 from finsync.budget.airflow_steps import MAPPING_FIELDS
 from tests.conftest import fetch
+from tests.processes import poll
 
 pytestmark = pytest.mark.integration
 DAG_ID = "budget_sync"
@@ -46,17 +47,6 @@ def _api(env, method: str, path: str, body=None):
     except urllib.error.HTTPError as exc:
         exc.msg = f"{exc.msg}: {exc.read().decode(errors='replace')}"
         raise
-
-
-def _poll(what: str, probe, timeout: float = 60, every: float = 0.5):
-    """probe()'s first value that is not None, polled until timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if (value := probe()) is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 def _drop(folder: Path, name: str, text: str, age_s: float) -> None:
@@ -112,7 +102,7 @@ def _finished(env, run_id: str, timeout: float = 90) -> str:
         run = _api(env, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")
         return run["state"] if run["state"] in DONE else None
 
-    return _poll(f"run {run_id} to finish", state, timeout)
+    return poll(f"run {run_id} to finish", state, timeout)
 
 
 def _question(env, run_id: str, map_index: int = 0) -> dict:
@@ -129,7 +119,7 @@ def _question(env, run_id: str, map_index: int = 0) -> dict:
         assert ti["state"] not in ("failed", "upstream_failed", "skipped", "success"), ti
         return ti if ti["state"] == "awaiting_input" else None
 
-    ti = _poll(f"review_sync[{map_index}] of {run_id} to ask", parked, timeout=90)
+    ti = poll(f"review_sync[{map_index}] of {run_id} to ask", parked, timeout=90)
     # Answer once the scheduler has taken in that the worker which parked the task exited: an
     # answer before that hits Airflow 3.3.2's race explained at review_sync in
     # dags/budget_sync.py (that try fails, its retry asks again), which would make this test
@@ -139,7 +129,7 @@ def _question(env, run_id: str, map_index: int = 0) -> dict:
         f"dag_id='{DAG_ID}', task_id='review_sync', run_id='{run_id}', "
         f"try_number={ti['try_number']}, map_index={map_index})"
     )
-    _poll(
+    poll(
         "the scheduler to see the parking worker exit",
         lambda: exited in Path(env["scheduler_log"]).read_text() or None,
         timeout=30,

@@ -155,7 +155,7 @@ def test_each_crossing_is_announced_once_by_webhook_and_notifier(
 ):
     from airflow.sdk import BaseHook  # noqa: F401 - loaded in the DAG's task already
 
-    monkeypatch.setenv("SSL_CERT_FILE", str(receiver.cert))
+    monkeypatch.setenv("SSL_CERT_FILE", str(receiver.ca))
     secret = receiver.endpoint("/alerts", ["200"])
     monkeypatch.setenv(
         "AIRFLOW_CONN_ACME_ALERTS", json.dumps({"conn_type": "generic", "password": secret})

@@ -29,7 +29,7 @@ def receiver(tmp_path_factory):
 @pytest.fixture
 def trusted(receiver, monkeypatch):
     """The receiver's certificate trusted the way an operator trusts a private CA."""
-    monkeypatch.setenv("SSL_CERT_FILE", str(receiver.cert))
+    monkeypatch.setenv("SSL_CERT_FILE", str(receiver.ca))
     monkeypatch.setenv("AIRFLOW_VAR_FINSYNC_SERVICE_URL", "https://finsync.example.com/finsync")
     return receiver
 

@@ -1,4 +1,4 @@
-"""A webhook receiver on loopback, over real TLS (a self-signed certificate the test trusts
+"""A webhook receiver on loopback, over real TLS (a certificate from a CA the test trusts
 through SSL_CERT_FILE, as an operator would trust a private CA), that verifies every request
 with the `standardwebhooks` package (an implementation independent of finsync's) and answers
 from a script: e.g. ["500", "hang", "200"] fails the first try, hangs past the sender's timeout
@@ -7,8 +7,6 @@ on the second, accepts the third; the last answer repeats."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import ipaddress
 import json
 import secrets
 import ssl
@@ -20,48 +18,11 @@ from pathlib import Path
 
 from standardwebhooks.webhooks import Webhook
 
+from tests import tls
+
 
 def make_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate (and key) for 127.0.0.1 and localhost, valid for a day."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "finsync test receiver")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "receiver.pem", directory / "receiver.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 @dataclass
@@ -78,7 +39,7 @@ class Received:
 @dataclass
 class Receiver:
     port: int
-    cert: Path
+    ca: Path  # what a client trusts (SSL_CERT_FILE)
     secrets: dict[str, str] = field(default_factory=dict)  # path -> whsec_ secret
     scripts: dict[str, list[str]] = field(default_factory=dict)  # path -> answers
     received: list[Received] = field(default_factory=list)
@@ -99,7 +60,7 @@ class Receiver:
 
 def serve(directory: Path):
     """(Receiver, stop): a threaded HTTPS server on 127.0.0.1."""
-    cert, key = self_signed(directory)
+    ca, cert, key = tls.certificates(directory)
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
@@ -140,7 +101,7 @@ def serve(directory: Path):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    receiver = Receiver(port=server.server_port, cert=cert)
+    receiver = Receiver(port=server.server_port, ca=ca)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 
