@@ -393,6 +393,49 @@ def test_staged_import_redoes_what_the_verdict_changes(conn, expect, lines, opti
     assert ("HR", None, "FY2026") in budgets(conn) or expected.created == 0
 
 
+@pytest.mark.parametrize(
+    "lines", [range(6), [0, 2, 3, 5]], ids=["every-row-kept", "gate-took-two-out"]
+)
+def test_a_new_customers_rows_go_straight_into_budget_while_the_gate_runs(conn, warehouse, lines):
+    """No budget yet: the rows are COPYed into `budget` ahead of the verdict (invisible until
+    finish), the rows the gate took out are removed by key (a missing sub-category too), and
+    each budget left gets one audit row with its values; another customer is untouched."""
+    run_import(conn, BASE, customer="other", sync_id=1)
+    ungated = pd.concat([BASE, rows(("Ops", None, "FY2026-M03", "7.25"))], ignore_index=True)
+    expect = Options(max_soft_delete_pct=50)
+    with psycopg.connect(warehouse, autocommit=True) as own:
+        import_ = staged(own, ungated, sync_id=2, expect=expect)
+        deadline = time.time() + 30
+        while "write" not in import_.timings:
+            assert time.time() < deadline
+            time.sleep(0.02)
+        assert budgets(conn) == {} and audit_of(conn, 2) == []
+        gated = ungated.iloc[list(lines)]
+        counts = import_.finish(rows=gated, lines=lines, options=expect)
+    assert counts == ImportCounts(staged=len(gated), created=len(gated)) and import_.applied_ahead
+    kept = {
+        (r.department, r.sub_category if isinstance(r.sub_category, str) else None, r.fiscal_period)
+        for r in gated.itertuples()
+    }
+    assert set(budgets(conn)) == kept
+    audit = fetch(
+        conn, "select budget_id, customer_id, new_values from audit_log where sync_id = 2"
+    )
+    by_id = {b["budget_id"]: b for b in budgets(conn).values()}
+    assert sorted(a["budget_id"] for a in audit) == sorted(by_id)
+    for a in audit:
+        b = by_id[a["budget_id"]]
+        assert a["customer_id"] == "acme" and a["new_values"] == {
+            "department": b["department"],
+            "sub_category": b["sub_category"],
+            "fiscal_period": b["fiscal_period"],
+            "budgeted_amount": float(b["budgeted_amount"]),
+            "currency": "AUD",
+        }
+        assert b["last_sync_id"] == 2 and b["source"] == "f.csv"
+    assert len(budgets(conn, "other")) == 5 and held_locks(conn) == 0
+
+
 def test_staged_import_survives_a_row_that_breaks_budget_ahead_of_the_gate(conn):
     """'usd' stages (text) but breaks budget's currency check when created ahead; the gate
     takes the row out, so the import goes through without it."""

@@ -5,7 +5,9 @@ count what would change (the mass-deletion guard stops before any write), then u
 changed and restore re-appearing budgets, create new ones, soft-delete missing ones, with
 one audit_log row per change. Rows are only ever written for the config's own customer:
 the customer id is a bound parameter from the config, never taken from the file.
-`budget_utilization` is never touched by an import.
+`budget_utilization` is never touched by an import. A new customer (no budget at all, its
+first import) has nothing to diff: its rows are COPYed straight into `budget` and the audit
+rows read back from there.
 
 `import_budgets` does it all in one call; `StagedImport` is the same import started before
 the rows are gated (the sync uses it: PostgreSQL copies and diffs while Python gates).
@@ -42,6 +44,7 @@ STAGE_COLUMNS = (
     "currency",
     "source_row",
 )
+BUDGET_COLUMNS = STAGE_COLUMNS[:5]  # what a row gives its budget
 
 
 class MassDeletionError(RuntimeError):
@@ -84,39 +87,95 @@ def _duplicate_keys(frame) -> int:
     return int(keys.duplicated().sum())
 
 
-def _copy_rows(conn: psycopg.Connection, frame) -> int:
-    """COPY the frame into budget_stage as CSV serialised by Arrow (fast, exact text), each
-    row with its position in the frame (`line`)."""
-    import numpy as np
-    import pyarrow as pa
+def _copy_csv(conn: psycopg.Connection, table, into: str) -> None:
+    """COPY an Arrow table into `into` ("table (columns)") as CSV serialised by Arrow (fast,
+    exact text)."""
     import pyarrow.csv as pacsv
 
     # one chunk per column: Arrow's CSV writer emits NUL bytes for a column whose first chunk
     # is empty (as pandas.concat of an empty and a full frame gives); a no-op for one chunk
-    table = pa.Table.from_pandas(frame[list(STAGE_COLUMNS)], preserve_index=False)
     table = table.combine_chunks()
-    table = table.append_column("line", pa.array(np.arange(len(frame), dtype=np.int64)))
     buffer = io.BytesIO()
     pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     data = buffer.getbuffer()
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "copy budget_stage (department, sub_category, fiscal_period, budgeted_amount, currency,"
-            " source_row, line) from stdin (format csv)"
-        ) as copy,
-    ):
+    with conn.cursor() as cur, cur.copy(f"copy {into} from stdin (format csv)") as copy:
         step = 8 << 20
         for start in range(0, len(data), step):
             copy.write(data[start : start + step])
     del data
+
+
+def _copy_rows(conn: psycopg.Connection, frame) -> int:
+    """COPY the frame into budget_stage, each row with its position in the frame (`line`)."""
+    import numpy as np
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame[list(STAGE_COLUMNS)], preserve_index=False)
+    table = table.append_column("line", pa.array(np.arange(len(frame), dtype=np.int64)))
+    _copy_csv(conn, table, f"budget_stage ({', '.join(table.column_names)})")
     return len(frame)
+
+
+def _new_customer(conn: psycopg.Connection, params: dict) -> bool:
+    """The customer has no budget at all, active or soft-deleted (its first import)."""
+    query = "select exists (select from budget where customer_id = %(customer_id)s)"
+    return not one(conn.execute(query, params))[0]
+
+
+def _copy_new(conn: psycopg.Connection, rows, params: dict, timings: dict[str, float]) -> None:
+    """A new customer's first import, part 1: every row is a budget to create, so the rows are
+    COPYed straight into `budget` as the customer's, with the import's source and sync id (no
+    staging table written and read back, no diff: a million rows, about 1.5 s less). Raises
+    what the COPY raises when a row breaks a rule of `budget`."""
+    import numpy as np
+    import pyarrow as pa
+
+    t = time.perf_counter()
+    table = pa.Table.from_pandas(rows[list(BUDGET_COLUMNS)], preserve_index=False)
+    first = pa.array(np.zeros(len(rows), dtype=np.int32))
+    for name in ("customer_id", "source"):
+        table = table.append_column(name, pa.array([params[name]], pa.string()).take(first))
+    sync_ids = pa.array(np.full(len(rows), params["sync_id"], dtype=np.int64))
+    table = table.append_column("last_sync_id", sync_ids)
+    with _prompt_thread_switches():
+        _copy_csv(conn, table, f"budget ({', '.join(table.column_names)})")
+    timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t
+
+
+def _finish_new(
+    conn: psycopg.Connection, rows, kept, params: dict, timings: dict[str, float]
+) -> None:
+    """Part 2, after _copy_new: remove the rows at positions not in `kept` (None: all kept),
+    which the gate took out, then write the audit rows of what is left, read back from
+    `budget` (04_audit_new_customer.sql)."""
+    t = time.perf_counter()
+    if kept is not None and len(kept) != len(rows):
+        import numpy as np
+
+        dropped = np.ones(len(rows), dtype=bool)
+        dropped[np.asarray(kept, dtype=np.int64)] = False
+        keys = rows.loc[dropped, ["department", "sub_category", "fiscal_period"]]
+        conn.execute(
+            sql.load(AREA, "04_remove_rejected_new_customer.sql"),
+            {
+                **params,
+                "departments": keys["department"].tolist(),
+                "sub_categories": [v if isinstance(v, str) else None for v in keys["sub_category"]],
+                "fiscal_periods": keys["fiscal_period"].tolist(),
+            },
+        )
+    conn.execute(sql.load(AREA, "04_audit_new_customer.sql"), params)
+    timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t
 
 
 def _begin(conn: psycopg.Connection, customer_id: str) -> None:
     """The import transaction's settings and the customer's lock (held until it ends)."""
     conn.execute("set local work_mem = '256MB'")
     conn.execute("set local enable_nestloop = off")
+    # The diff's full join of the file with the customer's budgets as a hash join: the planner
+    # prices it far above the merge join (few departments, many rows each), but the merge
+    # join sorts both sides on text keys first (1M rows: 1.9 s merge, 1.4 s hash).
+    conn.execute("set local enable_mergejoin = off")
     conn.execute(
         "select pg_advisory_xact_lock(hashtextextended('finsync.budget.' || %s, 0))",
         (customer_id,),
@@ -242,18 +301,23 @@ def import_budgets(
     _check_keys(rows)
     with conn.transaction():
         _begin(conn, customer_id)
-        staged = _stage(conn, rows, timings)
-        actions = _diff(conn, params, timings, staged)
-        counts = _apply(
-            conn,
-            params,
-            staged,
-            actions,
-            max_soft_delete_pct=max_soft_delete_pct,
-            soft_delete=soft_delete,
-            force=force,
-            timings=timings,
-        )
+        if _new_customer(conn, params):
+            _copy_new(conn, rows, params, timings)
+            _finish_new(conn, rows, None, params, timings)
+            counts = ImportCounts(len(rows), len(rows))
+        else:
+            staged = _stage(conn, rows, timings)
+            actions = _diff(conn, params, timings, staged)
+            counts = _apply(
+                conn,
+                params,
+                staged,
+                actions,
+                max_soft_delete_pct=max_soft_delete_pct,
+                soft_delete=soft_delete,
+                force=force,
+                timings=timings,
+            )
         if also is not None:  # the caller's own rows, committed with the budgets
             also(conn)
         t = time.perf_counter()
@@ -331,7 +395,11 @@ class StagedImport:
     any time and must be called (or finish) in a `finally`. While the worker runs, the
     connection is its own: the caller must not use `conn` until finish() or cancel()
     returned. If staging fails (ungated rows that break a constraint of the staging table),
-    finish() falls back to `import_budgets` with the gated rows."""
+    finish() falls back to `import_budgets` with the gated rows.
+
+    A new customer's rows skip the staging table: they are COPYed straight into `budget` under
+    the savepoint (_create_ahead); on the verdict, the rows the gate took out are removed by
+    key and the audit rows written. If that COPY fails, the staged path above takes over."""
 
     def __init__(
         self,
@@ -361,78 +429,54 @@ class StagedImport:
         self._verdicts: queue.Queue[_Verdict | None] = queue.Queue(maxsize=1)
         self._counts: ImportCounts | None = None
         self._error: BaseException | None = None
-        self._staging_failed = False
+        self._staging = False  # COPYing the ungated rows into the staging table
         self._closed = False
         self._verdict_taken: float | None = None
+        self._taken: _Verdict | None = None
         self._thread = threading.Thread(
             target=self._run, args=(rows,), name=f"budget-import-{customer_id}", daemon=True
         )
         self._thread.start()
 
     def _verdict(self) -> _Verdict:
-        verdict = self._verdicts.get()
-        self._verdict_taken = time.perf_counter()
-        if verdict is None:
-            raise _Cancelled
-        return verdict
+        """The gate's verdict (waited for once; the same one after)."""
+        if self._taken is None:
+            verdict = self._verdicts.get()
+            self._verdict_taken = time.perf_counter()
+            if verdict is None:
+                raise _Cancelled
+            self._taken = verdict
+        return self._taken
+
+    def _create_ahead(self, rows) -> None:
+        """A new customer's rows COPYed straight into `budget` while the gate runs (_copy_new),
+        under a savepoint; on the verdict, the rows it took out are removed by key and the
+        audit rows written (_finish_new). The options do not matter: a new customer has
+        nothing to soft-delete. Any error (a row breaking a rule of `budget`, which the gate
+        rejects) rolls back to the savepoint and the staged path decides: self._counts stays
+        None."""
+        conn, params, timings = self._conn, self._params, self.timings
+        try:
+            with conn.transaction():
+                _copy_new(conn, rows, params, timings)
+                verdict = self._verdict()
+                _finish_new(conn, rows, verdict.lines, params, timings)
+                kept = len(verdict.lines)
+                self._counts, self.applied_ahead = ImportCounts(kept, kept), True
+        except _Cancelled:
+            raise
+        except Exception:  # noqa: BLE001 - the staged path meets it again, or imports anyway
+            timings.pop("write", None)
 
     def _run(self, rows) -> None:
-        import numpy as np
-
         conn, params, timings = self._conn, self._params, self.timings
-        staging = True
         try:
             with conn.transaction():
                 _begin(conn, self._customer_id)
-                with _prompt_thread_switches():
-                    staged = _stage(conn, rows, timings)
-                actions = _diff(conn, params, timings, staged)
-                del rows
-                staging = False
-                verdict = None
-                if self._expect is not None:
-                    try:
-                        with conn.transaction():  # a savepoint: kept only if the verdict agrees
-                            counts = _apply(
-                                conn,
-                                params,
-                                staged,
-                                actions,
-                                **asdict(self._expect),
-                                timings=timings,
-                            )
-                            verdict = self._verdict()
-                            if verdict.options != self._expect or len(verdict.lines) != staged:
-                                raise _Undo
-                            self._counts, self.applied_ahead = counts, True
-                    except (_Undo, MassDeletionError, psycopg.Error):
-                        # rolled back to the savepoint (a guard, or a row the gate will
-                        # reject breaking a constraint of `budget`): decided again below
-                        pass
+                if self._expect is not None and _new_customer(conn, params):
+                    self._create_ahead(rows)
                 if self._counts is None:
-                    verdict = verdict or self._verdict()
-                    kept = np.zeros(staged, dtype=bool)
-                    kept[np.asarray(verdict.lines, dtype=np.int64)] = True
-                    dropped = np.flatnonzero(~kept)
-                    if len(dropped):  # the gate took rows out: diff what is left
-                        t = time.perf_counter()
-                        conn.execute(
-                            "delete from budget_stage where line = any(%s)", (dropped.tolist(),)
-                        )
-                        _drop_diff(conn)
-                        if len(dropped) * 10 > staged:
-                            conn.execute("analyze budget_stage")
-                        timings["copy"] += time.perf_counter() - t
-                        staged -= len(dropped)
-                        actions = _diff(conn, params, timings, staged)
-                    self._counts = _apply(
-                        conn,
-                        params,
-                        staged,
-                        actions,
-                        **asdict(verdict.options),
-                        timings=timings,
-                    )
+                    self._stage_and_apply(rows)
                 if self._also is not None:
                     self._also(conn)
                 t = time.perf_counter()
@@ -440,7 +484,50 @@ class StagedImport:
         except _Cancelled:
             pass
         except BaseException as exc:  # handed to the caller's thread
-            self._error, self._staging_failed = exc, staging
+            self._error = exc
+
+    def _stage_and_apply(self, rows) -> None:
+        """The staged path: COPY and diff, apply the diff under a savepoint with the expected
+        options, then decide on the verdict (see the class docstring)."""
+        import numpy as np
+
+        conn, params, timings = self._conn, self._params, self.timings
+        self._staging = True
+        with _prompt_thread_switches():
+            staged = _stage(conn, rows, timings)
+        actions = _diff(conn, params, timings, staged)
+        self._staging = False
+        if self._expect is not None:
+            try:
+                with conn.transaction():  # a savepoint: kept only if the verdict agrees
+                    counts = _apply(
+                        conn, params, staged, actions, **asdict(self._expect), timings=timings
+                    )
+                    verdict = self._verdict()
+                    if verdict.options != self._expect or len(verdict.lines) != staged:
+                        raise _Undo
+                    self._counts, self.applied_ahead = counts, True
+                    return
+            except (_Undo, MassDeletionError, psycopg.Error):
+                # rolled back to the savepoint (a guard, or a row the gate will reject
+                # breaking a constraint of `budget`): decided again below
+                pass
+        verdict = self._verdict()
+        kept = np.zeros(staged, dtype=bool)
+        kept[np.asarray(verdict.lines, dtype=np.int64)] = True
+        dropped = np.flatnonzero(~kept)
+        if len(dropped):  # the gate took rows out: diff what is left
+            t = time.perf_counter()
+            conn.execute("delete from budget_stage where line = any(%s)", (dropped.tolist(),))
+            _drop_diff(conn)
+            if len(dropped) * 10 > staged:
+                conn.execute("analyze budget_stage")
+            timings["copy"] += time.perf_counter() - t
+            staged -= len(dropped)
+            actions = _diff(conn, params, timings, staged)
+        self._counts = _apply(
+            conn, params, staged, actions, **asdict(verdict.options), timings=timings
+        )
 
     def finish(self, *, rows, lines, options: Options | None = None) -> ImportCounts:
         """Import `rows`, the gated subset of the staged rows at positions `lines` (see the
@@ -461,7 +548,7 @@ class StagedImport:
         # how long the gated rows waited for the database still at work (0: it was done first)
         taken = self._verdict_taken
         self.timings["stage_wait"] = max(0.0, (taken or t) - t)
-        if self._error is not None and self._staging_failed:
+        if self._error is not None and self._staging:
             log.warning(
                 "staging the ungated rows failed (%s); importing the gated rows afresh",
                 str(self._error).splitlines()[0] if str(self._error) else type(self._error),

@@ -1,0 +1,17 @@
+-- The audit rows of a new customer's first import (importer._create_new): its rows were COPYed
+-- straight into `budget` in this transaction, under the customer's lock, and the customer had
+-- no budget before, so every budget of the customer is one this import created.
+insert into audit_log (budget_id, customer_id, sync_id, action, old_values, new_values, actor)
+select
+    budget_id,
+    customer_id,
+    %(sync_id)s as sync_id,
+    'create' as action,
+    null as old_values,
+    jsonb_build_object(
+        'department', department, 'sub_category', sub_category, 'fiscal_period', fiscal_period,
+        'budgeted_amount', budgeted_amount, 'currency', currency
+    ) as new_values,
+    %(actor)s as actor
+from budget
+where customer_id = %(customer_id)s
