@@ -66,6 +66,14 @@ def preload() -> float:
         except Exception as exc:  # noqa: BLE001
             log.warning("finsync preload: %s not imported (%s: %s)", name, type(exc).__name__, exc)
     try:
+        # Airflow registers every provider's filesystem (s3fs, ...) at the first use of an
+        # ObjectStoragePath in a process (0.2-0.5 s): shared storage is used by every sync
+        from airflow.sdk import ObjectStoragePath
+
+        ObjectStoragePath("file:///").fs  # noqa: B018 - the property registers them
+    except Exception as exc:  # noqa: BLE001
+        log.warning("finsync preload: filesystems not registered (%s: %s)", type(exc).__name__, exc)
+    try:
         from finsync import gate
 
         gate.prepare()

@@ -3,6 +3,7 @@ GX context before it forks (LocalExecutor workers, Celery workers), so no task p
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -17,9 +18,10 @@ def test_airflow_loads_the_preloading_executor_by_its_path():
     assert issubclass(cls, LocalExecutor) and cls.__name__ == "PreloadingLocalExecutor"
 
 
-def test_a_forked_task_process_inherits_the_modules_and_the_gx_context():
+def test_a_forked_task_process_inherits_the_modules_and_the_gx_context(tmp_path):
     """In a fresh interpreter: nothing is imported until Celery's worker_init (or the
-    executor's start) preloads; a process forked afterwards imports and builds nothing."""
+    executor's start) preloads; a process forked afterwards imports and builds nothing, shared
+    storage's filesystems included; the preload started no thread."""
     code = """
 import os, sys
 from finsync import worker_preload
@@ -33,12 +35,16 @@ worker_init.send(sender=None)  # what `airflow celery worker` sends before its p
 from finsync import gate
 assert gate._new_context.cache_info().currsize == 1
 assert worker_preload.preload() == 0.0  # once per process
+import threading
+assert threading.active_count() == 1, threading.enumerate()
 pid = os.fork()
 if pid == 0:
     before = set(sys.modules)
     hits = gate._new_context.cache_info().hits
     from finsync.budget import airflow_steps, budgets, detect, mapping, quality, read, sync
     gate.prepare()
+    from finsync import storage
+    assert storage.listing("downloads", "nobody") == []
     new = set(sys.modules) - before
     ok = not new and gate._new_context.cache_info().hits == hits + 1
     os._exit(0 if ok else 1)
@@ -47,7 +53,12 @@ assert os.waitstatus_to_exitcode(status) == 0
 print("ok")
 """
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, "FINSYNC_STORAGE_URL": tmp_path.as_uri()},
     )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
 
