@@ -18,7 +18,7 @@ scripts. Three context managers, each stopping what it started when it exits:
             s.task_instances("budget_sync", run_id)   # each with its worker's `hostname`
 
 - `tls_postgres(tmp)`: Debian's PostgreSQL (/usr/lib/postgresql/*/bin; `make test` installs
-  it) initialised in `tmp`, listening on a free loopback TCP port only (no Unix socket), TLS
+  it) in a private temp folder (its log in `tmp`), on a free loopback TCP port only, TLS
   with a CA and a server certificate for `localhost` made here, `password_encryption =
   scram-sha-256` and a pg_hba.conf of `hostssl ... scram-sha-256` lines only. Clients connect
   to host `localhost` with `sslmode=verify-full sslrootcert=<pg.ca>`. Run as the `postgres`
@@ -47,10 +47,12 @@ import glob
 import json
 import os
 import secrets
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -230,12 +232,26 @@ def _reachable_by(path: Path, user: str) -> None:
 @contextmanager
 def tls_postgres(tmp: Path, settings: dict[str, str] | None = None) -> Iterator[TLSPostgres]:
     """A PostgreSQL server with TLS and SCRAM on a free loopback port; stopped on exit.
-    `settings`: postgresql.conf lines added to (or overriding) the defaults below."""
+    `settings`: postgresql.conf lines added to (or overriding) the defaults below. Its log is
+    `tmp`/postgres.log; its files (data, TLS key) live in a private folder of the system's temp
+    dir, removed on exit: not under `tmp`, because pytest resets its temp root to mode 0700
+    whenever another session starts, which would cut the `postgres` user off mid-run."""
     tmp = Path(tmp).resolve()
     tmp.mkdir(parents=True, exist_ok=True)
+    server = Path(tempfile.mkdtemp(prefix="finsync-pg-"))
+    try:
+        with _tls_postgres(server, tmp / "postgres.log", settings) as pg:
+            yield pg
+    finally:
+        shutil.rmtree(server, ignore_errors=True)
+
+
+@contextmanager
+def _tls_postgres(
+    server: Path, log: Path, settings: dict[str, str] | None
+) -> Iterator[TLSPostgres]:
     bin_dir = postgres_bin()
     user = "postgres" if os.geteuid() == 0 else None
-    server = tmp / "server"
     data = server / "data"
     ca, cert, key = tls.certificates(server / "tls", HOST)
     admin_password = secrets.token_urlsafe(18)
@@ -292,7 +308,7 @@ def tls_postgres(tmp: Path, settings: dict[str, str] | None = None) -> Iterator[
     with (data / "postgresql.conf").open("a") as out:
         out.write("\n# finsync test server\n")
         out.writelines(f"{k} = {v}\n" for k, v in conf.items())
-    pg = TLSPostgres(data, port, ca, admin_password, server / "postgres.log", user)
+    pg = TLSPostgres(data, port, ca, admin_password, log, user)
     try:
         pg.start()
         yield pg
