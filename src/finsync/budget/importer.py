@@ -76,7 +76,7 @@ class ImportCounts:
 
 def _duplicate_keys(frame) -> int:
     """Rows repeating an earlier row's budget key (missing sub_category equal to '', as in
-    budget_natural_key). Counted here, before the transaction: the gate rejects duplicates,
+    budget_key). Counted here, before the transaction: the gate rejects duplicates,
     so this only guards other callers (pandas factorises the key columns: ~0.1 s a million
     rows, where counting distinct keys in the staging table took 0.5 s)."""
     if len(frame) < 2:
