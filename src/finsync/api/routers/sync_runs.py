@@ -96,7 +96,16 @@ async def totals(
                                      - (old_values->>'budgeted_amount')::numeric
                     when 'soft_delete' then -(old_values->>'budgeted_amount')::numeric
                 end) as change
-            from audit_log where customer_id = %(c)s and sync_id is not null group by sync_id
+            from audit_log
+            where customer_id = %(c)s
+              -- a total after a sync is today's less what the later syncs changed, so only
+              -- the listed syncs and later ones count: found through audit_log_sync_idx,
+              -- not by reading every customer's audit rows
+              and sync_id = any(array(
+                  select h.sync_id from sync_history h
+                  where h.customer_id = %(c)s and h.sync_id >= (select min(sync_id) from syncs)
+              ))
+            group by sync_id
         ), current as (
             select coalesce(sum(budgeted_amount), 0) as total from budget
             where customer_id = %(c)s and deleted_at is null
