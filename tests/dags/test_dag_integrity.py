@@ -120,6 +120,9 @@ PARAMS = {
     "sync_id": 1,
     "source": "f.csv",
     "actor": "system:sync",
+    "departments": ["IT"],
+    "sub_categories": [None],
+    "fiscal_periods": ["FY2026"],
 }
 SQL_FILES = sorted(p for p in SQL_DIR.rglob("*.sql") if p.parent.name != "migrations")
 
