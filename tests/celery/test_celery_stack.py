@@ -23,7 +23,7 @@ from finsync import demo
 from finsync.budget import config as configs
 from tests.celery.conftest import POOL_SLOTS
 from tests.conftest import fetch
-from tests.integration.test_budget_review import ANSWER, ODD
+from tests.integration.test_budget_review import ANSWER, ODD, wait_until_asked
 from tests.processes import poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("celery")]
@@ -166,28 +166,14 @@ def fleet_run(celery, tmp_path_factory) -> FleetRun:
 
 def _answer_review(celery, run_id: str) -> None:
     s = celery.stack
-    ti_path = f"/dags/{BUDGET}/dagRuns/{run_id}/taskInstances/review_sync/0"
-
-    def parked():
-        try:
-            ti = s.rest("GET", ti_path)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:  # not expanded yet
-                return None
-            raise
-        assert ti["state"] not in ("failed", "upstream_failed", "skipped", "success"), ti
-        return ti if ti["state"] == "awaiting_input" else None
-
-    ti = poll("review_sync to ask", parked, timeout=240)
-    # As tests/integration/test_budget_review.py: answer once the scheduler has taken in the
-    # exit of the worker that parked the task (Airflow 3.3.2's race, dags/budget_sync.py).
-    exited = (
-        "Received executor event with state success for task instance TaskInstanceKey("
-        f"dag_id='{BUDGET}', task_id='review_sync', run_id='{run_id}', "
-        f"try_number={ti['try_number']}, map_index=0)"
+    ti_path = wait_until_asked(
+        lambda path: s.rest("GET", path),
+        s.service_logs["scheduler"].read_text,
+        BUDGET,
+        run_id,
+        timeout=240,
+        exit_timeout=60,
     )
-    log = s.service_logs["scheduler"]
-    poll("the scheduler to see the parking worker exit", lambda: exited in log.read_text() or None)
     question = s.rest("GET", ti_path + "/hitlDetails")
     assert question["subject"] == "Confirm the column mapping for odd"
     s.rest(

@@ -105,13 +105,26 @@ def _finished(env, run_id: str, timeout: float = 90) -> str:
     return poll(f"run {run_id} to finish", state, timeout)
 
 
-def _question(env, run_id: str, map_index: int = 0) -> dict:
-    """The review_sync request a person sees, once the task waits for the answer."""
-    ti_path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/review_sync/{map_index}"
+def wait_until_asked(
+    get,
+    scheduler_log,
+    dag_id: str,
+    run_id: str,
+    map_index: int = 0,
+    timeout: float = 90,
+    exit_timeout: float = 30,
+) -> str:
+    """Poll until review_sync[map_index] of the run waits for its answer (`get(path)`: the REST
+    API), then until the scheduler has taken in that the worker which parked it exited
+    (`scheduler_log()`: its text); the task instance's API path. An answer before that hits
+    Airflow 3.3.2's race explained at review_sync in dags/budget_sync.py (that try fails, its
+    retry asks again), which would make a test depend on timing. A person answers seconds to
+    days later. Shared with the Celery tests."""
+    ti_path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/review_sync/{map_index}"
 
     def parked():
         try:
-            ti = _api(env, "GET", ti_path)
+            ti = get(ti_path)
         except urllib.error.HTTPError as exc:
             if exc.code == 404:  # not expanded yet
                 return None
@@ -119,20 +132,28 @@ def _question(env, run_id: str, map_index: int = 0) -> dict:
         assert ti["state"] not in ("failed", "upstream_failed", "skipped", "success"), ti
         return ti if ti["state"] == "awaiting_input" else None
 
-    ti = poll(f"review_sync[{map_index}] of {run_id} to ask", parked, timeout=90)
-    # Answer once the scheduler has taken in that the worker which parked the task exited: an
-    # answer before that hits Airflow 3.3.2's race explained at review_sync in
-    # dags/budget_sync.py (that try fails, its retry asks again), which would make this test
-    # depend on timing. A person answers seconds to days later.
+    ti = poll(f"review_sync[{map_index}] of {run_id} to ask", parked, timeout=timeout)
     exited = (
         "Received executor event with state success for task instance TaskInstanceKey("
-        f"dag_id='{DAG_ID}', task_id='review_sync', run_id='{run_id}', "
+        f"dag_id='{dag_id}', task_id='review_sync', run_id='{run_id}', "
         f"try_number={ti['try_number']}, map_index={map_index})"
     )
     poll(
         "the scheduler to see the parking worker exit",
-        lambda: exited in Path(env["scheduler_log"]).read_text() or None,
-        timeout=30,
+        lambda: exited in scheduler_log() or None,
+        timeout=exit_timeout,
+    )
+    return ti_path
+
+
+def _question(env, run_id: str, map_index: int = 0) -> dict:
+    """The review_sync request a person sees, once the task waits for the answer."""
+    ti_path = wait_until_asked(
+        lambda path: _api(env, "GET", path),
+        lambda: Path(env["scheduler_log"]).read_text(),
+        DAG_ID,
+        run_id,
+        map_index,
     )
     assert _api(env, "GET", ti_path)["state"] == "awaiting_input"
     return _api(env, "GET", ti_path + "/hitlDetails")

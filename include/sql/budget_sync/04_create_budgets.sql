@@ -1,4 +1,5 @@
--- New budgets (keys the customer never had), each with its audit row.
+-- New budgets (keys the customer never had), each with its audit row (a new customer's
+-- first import writes the same audit rows from 04_audit_new_customer.sql).
 with
 created as (
     insert into budget (

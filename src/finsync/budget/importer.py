@@ -198,9 +198,7 @@ def _diff(
     without any budget yet (its first import, under its lock) creates every staged row: no
     join, no copy of the rows (02_diff_new_customer.sql)."""
     t = time.perf_counter()
-    query = "select exists (select from budget where customer_id = %(customer_id)s)"
-    new_customer = not one(conn.execute(query, params))[0]
-    if new_customer:
+    if _new_customer(conn, params):
         conn.execute(sql.load(AREA, "02_diff_new_customer.sql"))
         actions = {"create": staged} if staged else {}
     else:
