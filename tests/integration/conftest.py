@@ -95,11 +95,12 @@ def airflow_services(warehouse, airflow_db, tmp_path):
                 time.sleep(0.5)
         # The session's metadata DB outlives a test: a run left queued or running by an
         # earlier test would sync this test's customers. End them before the scheduler
-        # starts, and again when the test is done.
+        # starts, and again once it has stopped: ending a run the scheduler is finishing at
+        # the same moment can deadlock on its dag_run row (PostgreSQL aborts one, a 500 here).
         _end_unfinished_runs(env)
         with processes.running([AIRFLOW, "scheduler"], env=env, log=Path(env["scheduler_log"])):
             yield env
-            _end_unfinished_runs(env)
+        _end_unfinished_runs(env)
 
 
 def _rest(env, method: str, path: str, body=None):
