@@ -66,11 +66,15 @@ def preload() -> float:
         except Exception as exc:  # noqa: BLE001
             log.warning("finsync preload: %s not imported (%s: %s)", name, type(exc).__name__, exc)
     try:
-        # Airflow registers every provider's filesystem (s3fs, ...) at the first use of an
-        # ObjectStoragePath in a process (0.2-0.5 s): shared storage is used by every sync
-        from airflow.sdk import ObjectStoragePath
+        # Shared storage is used by every sync: its base path (universal_pathlib's modules),
+        # and every provider's filesystem (s3fs, ...), which Airflow registers at the first use
+        # of an object store in a process (0.2-0.5 s)
+        from airflow.sdk.io import has_fs
 
-        ObjectStoragePath("file:///").fs  # noqa: B018 - the property registers them
+        from finsync import storage
+
+        storage.base()
+        has_fs("s3")  # (the question registers them all)
     except Exception as exc:  # noqa: BLE001
         log.warning("finsync preload: filesystems not registered (%s: %s)", type(exc).__name__, exc)
     try:

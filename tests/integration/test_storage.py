@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -88,6 +90,30 @@ def test_a_reject_file_recorded_before_shared_storage_is_still_served(tmp_path):
     legacy.unlink()
     with pytest.raises(storage.Expired):
         storage.recorded(str(legacy), datetime.now(UTC) - timedelta(days=60))
+
+
+def test_a_local_base_loads_no_providers_filesystem(tmp_path):
+    """A file:// base is fsspec's local filesystem, attached by storage itself: a task on local
+    storage never loads the providers' filesystems (Airflow loads them all at the first use of
+    an object store: the amazon provider's imports boto3, 0.4 s of each sync)."""
+    code = """
+import sys
+from airflow.sdk import ObjectStoragePath  # as a task has it
+from finsync import storage
+ref = storage.key("downloads", "acme", "a.csv")
+storage.put(ref, b"x")
+assert [f.name for f in storage.listing("downloads", "acme")] == ["a.csv"]
+assert storage.stat(ref).size == 1 and storage.read_bytes(ref) == b"x"
+loaded = [m for m in sys.modules if m.startswith("airflow.providers.amazon.aws.fs")]
+print("loaded:", loaded)
+"""
+    env = {**os.environ, storage.URL_ENV: (tmp_path / "shared").as_uri()}
+    env.pop(storage.CONN_ENV, None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "loaded: []"
 
 
 def test_keys_encode_names_and_credentials_stay_out_of_the_url(monkeypatch, tmp_path):

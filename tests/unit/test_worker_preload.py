@@ -45,6 +45,8 @@ if pid == 0:
     gate.prepare()
     from finsync import storage
     assert storage.listing("downloads", "nobody") == []
+    from airflow.sdk.io import has_fs
+    assert has_fs("s3")  # shared storage on S3: its filesystem registered before the fork too
     new = set(sys.modules) - before
     ok = not new and gate._new_context.cache_info().hits == hits + 1
     os._exit(0 if ok else 1)
