@@ -6,6 +6,5 @@ create temporary table budget_stage (
     fiscal_period text not null,
     budgeted_amount numeric(18, 2) not null,
     currency text not null,
-    source_row int not null,
     line int not null
 ) on commit drop
