@@ -6,6 +6,7 @@ customer whose sync failed is still reported, reviewed and notified.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from datetime import UTC, datetime
@@ -59,6 +60,10 @@ def sync_customer(customer: dict, context, **overrides) -> dict:
     file will not change by retrying) after recording it; outages raise and are retried."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    # What the process loaded before the task (Airflow, the DAG: some 750,000 objects) lives as
+    # long as the task: frozen, the collector's full passes during the sync skip it (one took
+    # 0.2 s of a million-row re-sync).
+    gc.freeze()
     run_id = context["dag_run"].run_id
     try:
         with connect() as conn:
