@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -518,18 +519,36 @@ def cmd_ui(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+        _stop(procs)
     return 0
 
 
 def _popen(extra_env: dict[str, str], *argv: str) -> subprocess.Popen:
+    """An Airflow command in a process group of its own (its workers and task processes
+    included), so `_stop` ends all of them."""
     from finsync.airflow_env import airflow_env
 
     exe = shutil.which("airflow", path=os.path.dirname(sys.executable)) or "airflow"
-    return subprocess.Popen([exe, *argv], env={**airflow_env(), **extra_env})
+    return subprocess.Popen(
+        [exe, *argv], env={**airflow_env(), **extra_env}, start_new_session=True
+    )
+
+
+def _stop(procs: list[subprocess.Popen], grace: float = 30) -> None:
+    """SIGTERM to each command's process group (Airflow shuts down cleanly on it), then
+    SIGKILL to the groups still running after `grace` seconds: nothing is left behind."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in procs:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
 
 
 def build_parser() -> argparse.ArgumentParser:
