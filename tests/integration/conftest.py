@@ -8,10 +8,12 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -52,6 +54,39 @@ def s3(s3_endpoint, monkeypatch) -> S3Bucket:
     bucket.client().create_bucket(Bucket=bucket.bucket)
     monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", bucket.connection())
     return bucket
+
+
+@pytest.fixture
+def slack(monkeypatch):
+    """A Slack incoming-webhook stand-in on loopback, as connection `slack_fpa`: the messages
+    the notifier posted."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's hook name
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_FPA",
+        json.dumps(
+            {
+                "conn_type": "slackwebhook",
+                "host": f"http://127.0.0.1:{server.server_port}",
+                "password": "services/T000TEST/B000TEST/not-a-real-token",
+            }
+        ),
+    )
+    yield received
+    server.shutdown()
+    server.server_close()
 
 
 _free_port = processes.free_port  # (one copy, shared with tests/celery)

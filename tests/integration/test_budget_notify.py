@@ -3,9 +3,7 @@ real SMTP server (aiosmtpd) and a real HTTP endpoint on loopback."""
 
 import json
 import socket
-import threading
 from email import message_from_string
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -60,37 +58,7 @@ def smtp_server(monkeypatch):
     controller.stop()
 
 
-@pytest.fixture
-def webhook(monkeypatch):
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's hook name
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_FPA",
-        json.dumps(
-            {
-                "conn_type": "slackwebhook",
-                "host": f"http://127.0.0.1:{server.server_port}",
-                "password": "services/T000TEST/B000TEST/not-a-real-token",
-            }
-        ),
-    )
-    yield received
-    server.shutdown()
-
-
-def test_a_failed_sync_is_notified_by_email_and_slack(conn, smtp_server, webhook):
+def test_a_failed_sync_is_notified_by_email_and_slack(conn, smtp_server, slack):
     config_id = configs.add(
         conn,
         customer_id="acme",
@@ -119,11 +87,11 @@ def test_a_failed_sync_is_notified_by_email_and_slack(conn, smtp_server, webhook
         decode=True
     )
     assert b"previous budgets stay in force" in body and b"sync_id = 41" in body
-    (post,) = webhook
+    (post,) = slack
     assert "acme" in post["text"] and "previous budgets stay in force" in post["text"]
 
 
-def test_a_broken_channel_does_not_hide_the_others(conn, webhook, monkeypatch):
+def test_a_broken_channel_does_not_hide_the_others(conn, slack, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMTP_FPA",
         json.dumps(
@@ -161,4 +129,4 @@ def test_a_broken_channel_does_not_hide_the_others(conn, webhook, monkeypatch):
     }
     sent = notify_failures([row], {})
     assert [s["via"] for s in sent] == ["SlackWebhookNotifier"]
-    assert "needs a review" in webhook[0]["text"]
+    assert "needs a review" in slack[0]["text"]

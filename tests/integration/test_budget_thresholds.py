@@ -7,11 +7,9 @@ Slack-webhook notifier posting to a real HTTP server on loopback)."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,39 +29,6 @@ def receiver(tmp_path_factory):
     found, stop = serve(tmp_path_factory.mktemp("receiver"))
     yield found
     stop()
-
-
-@pytest.fixture
-def slack(monkeypatch):
-    """A Slack incoming-webhook stand-in: what the notifier posted."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's hook name
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SLACK_FPA",
-        json.dumps(
-            {
-                "conn_type": "slackwebhook",
-                "host": f"http://127.0.0.1:{server.server_port}",
-                "password": "services/T000TEST/B000TEST/not-a-real-token",
-            }
-        ),
-    )
-    yield received
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
