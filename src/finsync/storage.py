@@ -108,7 +108,7 @@ def _path(url: str, conn: str | None = None):
     """ObjectStoragePath(url, conn_id=conn). A local path without a connection gets the
     filesystem Airflow itself gives `file://` (fsspec's LocalFileSystem), attached here:
     otherwise its first use in a process loads every provider's filesystem first (the
-    amazon provider's imports boto3 and s3fs: 0.4 s of each sync task on local storage)."""
+    amazon provider's imports boto3: 0.3-0.4 s of each sync task on local storage)."""
     from airflow.sdk import ObjectStoragePath
 
     if conn is None and urlsplit(url).scheme in ("file", "local"):
