@@ -1,10 +1,8 @@
 """Processes the tests start, and proof that none outlives the session.
 
 Every long-running process (Airflow's API server and scheduler, uvicorn) starts in its own
-session, so its process group holds whatever it forks (the scheduler's LocalExecutor workers
-and `serve-logs`, the API server's workers, task supervisors). Stopping one signals the whole
-group and every descendant seen before the signal (orphans of a dead leader keep neither a
-parent nor, if they call setsid, the group), waits, then kills what is left and waits again.
+session, so its process group holds whatever it forks; `stop` (finsync.processes) ends the
+group and every descendant.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-STOP_TIMEOUT_SECONDS = 30.0
+from finsync.processes import STOP_TIMEOUT_SECONDS, stop  # (`finsync ui` stops with it too)
 
 
 def start(
@@ -62,24 +60,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stop(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-    """SIGTERM to the process group and every descendant, up to `timeout` for all of them to
-    exit, then SIGKILL for the rest; returns once none of them runs."""
-    try:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        tree = []
-    _signal_group(proc.pid, signal.SIGTERM)
-    for p in tree:
-        _signal(p, signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=timeout)
-    _signal_group(proc.pid, signal.SIGKILL)
-    for p in alive:
-        _signal(p, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=timeout)
-    proc.wait(timeout=timeout)  # reaps the leader (wait_procs may have already)
-
-
 @contextmanager
 def running(cmd: Sequence[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """`start` ... `stop`, whatever happens in between."""
@@ -109,20 +89,6 @@ def serving(
             assert time.monotonic() < deadline, f"{ready} not ready: {log.read_text()[-2000:]}"
             time.sleep(0.1)
         yield proc
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _signal(p: psutil.Process, sig: int) -> None:
-    try:
-        p.send_signal(sig)
-    except psutil.NoSuchProcess:
-        pass
 
 
 def leftovers(marker: tuple[str, str]) -> list[psutil.Process]:

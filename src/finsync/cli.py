@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -535,20 +534,14 @@ def _popen(extra_env: dict[str, str], *argv: str) -> subprocess.Popen:
 
 
 def _stop(procs: list[subprocess.Popen], grace: float = 30) -> None:
-    """SIGTERM to each command's process group (Airflow shuts down cleanly on it), then
-    SIGKILL to the groups still running after `grace` seconds: nothing is left behind."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for p in procs:
-            try:
-                os.killpg(p.pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
+    """Each command's process group and descendants: SIGTERM (Airflow shuts down cleanly on
+    it), SIGKILL to what still runs after `grace` seconds; all commands at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from finsync.processes import stop
+
+    with ThreadPoolExecutor(len(procs)) as pool:
+        list(pool.map(lambda p: stop(p, grace), procs))
 
 
 def build_parser() -> argparse.ArgumentParser:
