@@ -111,11 +111,12 @@ def _path(url: str, conn: str | None = None):
     amazon provider's imports boto3: 0.3-0.4 s of each sync task on local storage)."""
     from airflow.sdk import ObjectStoragePath
 
-    if conn is None and urlsplit(url).scheme in ("file", "local"):
+    scheme = urlsplit(url).scheme
+    if conn is None and scheme in ("file", "local"):
         from airflow.sdk.io import attach
         from fsspec.implementations.local import LocalFileSystem
 
-        attach(urlsplit(url).scheme, fs=LocalFileSystem())  # (a no-op once attached)
+        attach(scheme, fs=LocalFileSystem())  # (a no-op once attached)
     return ObjectStoragePath(url, conn_id=conn)
 
 

@@ -1,5 +1,6 @@
 -- A new customer's rows that the gate took out after they were COPYed straight into `budget`
--- (importer._create_new), found by key: the COPY passed budget_key, so each key is one row.
+-- (importer._copy_new; run by importer._finish_new), found by key: the COPY passed
+-- budget_key, so each key is one row.
 delete from budget as b
 using unnest(
     %(departments)s::text[], %(sub_categories)s::text[], %(fiscal_periods)s::text[]

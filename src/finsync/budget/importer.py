@@ -93,7 +93,11 @@ def _copy_csv(conn: psycopg.Connection, table, into: str) -> None:
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     data = memoryview(sink.getvalue())
-    with conn.cursor() as cur, cur.copy(f"copy {into} from stdin (format csv)") as copy:
+    with (
+        _prompt_thread_switches(),
+        conn.cursor() as cur,
+        cur.copy(f"copy {into} from stdin (format csv)") as copy,
+    ):
         step = 8 << 20
         for start in range(0, len(data), step):
             copy.write(data[start : start + step])
@@ -132,8 +136,7 @@ def _copy_new(conn: psycopg.Connection, rows, params: dict, timings: dict[str, f
         table = table.append_column(name, pa.array([params[name]], pa.string()).take(first))
     sync_ids = pa.array(np.full(len(rows), params["sync_id"], dtype=np.int64))
     table = table.append_column("last_sync_id", sync_ids)
-    with _prompt_thread_switches():
-        _copy_csv(conn, table, f"budget ({', '.join(table.column_names)})")
+    _copy_csv(conn, table, f"budget ({', '.join(table.column_names)})")
     timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t
 
 
@@ -486,8 +489,7 @@ class StagedImport:
 
         conn, params, timings = self._conn, self._params, self.timings
         self._staging = True
-        with _prompt_thread_switches():
-            staged = _stage(conn, rows, timings)
+        staged = _stage(conn, rows, timings)
         actions = _diff(conn, params, timings, staged)
         self._staging = False
         if self._expect is not None:

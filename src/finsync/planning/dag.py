@@ -25,7 +25,7 @@ def planning_dag(
     `compliance`); `stage_client` and `publish` are the task ids of its client-level staging
     and its publish, `writes` the tables it publishes, `fileloc` the DAG file (what the
     Airflow UI shows as the DAG's code)."""
-    from airflow.sdk import Asset, Param, dag, get_current_context, task
+    from airflow.sdk import Asset, Param, chain, dag, get_current_context, task
 
     from finsync.timetables import FiscalYearTimetable
 
@@ -79,21 +79,9 @@ def planning_dag(
         def check_sources() -> dict:
             return _steps().check_sources(_sync(), get_current_context())
 
-        @task(task_id=stage_client)
-        def stage_clients(run) -> int:
-            return _steps().stage_level(_sync(), "client", run)
-
         @task
-        def rollup_territory(run) -> int:
-            return _steps().stage_level(_sync(), "territory", run)
-
-        @task
-        def rollup_business_unit(run) -> int:
-            return _steps().stage_level(_sync(), "business_unit", run)
-
-        @task
-        def rollup_apac(run) -> int:
-            return _steps().stage_level(_sync(), "apac", run)
+        def stage_level(level: str, run) -> int:
+            return _steps().stage_level(_sync(), level, run)
 
         @task
         def validate_staged(run) -> dict:
@@ -118,14 +106,14 @@ def planning_dag(
 
         run = check_sources()
         tables = publish_all(run)
-        (
-            stage_clients(run)
-            >> rollup_territory(run)
-            >> rollup_business_unit(run)
-            >> rollup_apac(run)
-            >> validate_staged(run)
-            >> tables
-        )
+        levels = {
+            stage_client: "client",
+            "rollup_territory": "territory",
+            "rollup_business_unit": "business_unit",
+            "rollup_apac": "apac",
+        }
+        staged = [stage_level.override(task_id=t)(level, run) for t, level in levels.items()]
+        chain(*staged, validate_staged(run), tables)
         summary = report_summary(run, tables)
         summary >> announce_assets(run)
         summary >> cleanup_staging()
